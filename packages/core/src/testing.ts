@@ -1,0 +1,142 @@
+import type { CompletionHandler, RingBackend } from './backend.js';
+import { CANCEL_TAG_HI, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF } from './constants.js';
+
+/** One SQE as the fake ring recorded it. */
+export interface FakeSqe {
+  op: 'sendZc' | 'send' | 'sendtoZc' | 'cancel';
+  fd: number;
+  userData: number;
+  offset: number;
+  length: number;
+  msgFlags: number;
+  zcFlags: number;
+  /** The bytes the op names, captured at queue time. */
+  buf: Uint8Array | null;
+  submitted: boolean;
+  port?: number;
+  address?: string;
+}
+
+export interface FakeRingOptions {
+  reportUsage?: boolean;
+  /** Make the next queue calls fail with this -errno. */
+  failQueueWith?: number;
+  /** Make submit() return this instead of the count. */
+  submitResult?: number;
+}
+
+/**
+ * A ring that records SQEs and lets a test deliver any CQE sequence, legal or not, through the
+ * same completion path the native ring uses. For state-machine tests and fault injection.
+ */
+export class FakeRing implements RingBackend {
+  readonly sqes: FakeSqe[] = [];
+  readonly features: RingBackend['features'];
+  readonly description = 'fake';
+  overflow = 0;
+  refs = 0;
+  closed = false;
+  private readonly cqes = new Int32Array(4 * 1024);
+  private pending: Array<[number, number, number, number]> = [];
+
+  constructor(
+    private readonly onCompletions: CompletionHandler,
+    public options: FakeRingOptions = {},
+  ) {
+    this.features = { reportUsage: options.reportUsage ?? true, fixedBuffers: true, sendmsgZc: true };
+  }
+
+  static factory(options: FakeRingOptions = {}): { factory: (h: CompletionHandler) => FakeRing; ring: () => FakeRing } {
+    let made: FakeRing | null = null;
+    return {
+      factory: (h) => (made = new FakeRing(h, options)),
+      ring: () => {
+        if (!made) throw new Error('the fake ring was not opened');
+        return made;
+      },
+    };
+  }
+
+  private queue(sqe: Omit<FakeSqe, 'submitted'>): number {
+    if (this.closed) return -77; // EBADFD
+    if (this.options.failQueueWith) return this.options.failQueueWith;
+    this.sqes.push({ ...sqe, submitted: false });
+    return 0;
+  }
+
+  sendZc(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, zcFlags: number, userData: number): number {
+    return this.queue({ op: 'sendZc', fd, userData, offset, length, msgFlags, zcFlags, buf: buf.subarray(offset, offset + length) });
+  }
+
+  send(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, userData: number): number {
+    return this.queue({ op: 'send', fd, userData, offset, length, msgFlags, zcFlags: 0, buf: buf.subarray(offset, offset + length) });
+  }
+
+  sendtoZc(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, zcFlags: number, port: number, address: string, userData: number): number {
+    const rc = this.queue({ op: 'sendtoZc', fd, userData, offset, length, msgFlags, zcFlags, buf: buf.subarray(offset, offset + length), port, address });
+    if (rc === 0) this.submit();
+    return rc;
+  }
+
+  cancel(userData: number): number {
+    return this.queue({ op: 'cancel', fd: -1, userData, offset: 0, length: 0, msgFlags: 0, zcFlags: 0, buf: null });
+  }
+
+  submit(): number {
+    if (this.options.submitResult !== undefined) return this.options.submitResult;
+    let n = 0;
+    for (const sqe of this.sqes) {
+      if (!sqe.submitted) {
+        sqe.submitted = true;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  ref(): void {
+    this.refs = 1;
+  }
+
+  unref(): void {
+    this.refs = 0;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  /** SQEs of these kinds that reached submit(), oldest first. */
+  submitted(op?: FakeSqe['op']): FakeSqe[] {
+    return this.sqes.filter((s) => s.submitted && (op === undefined || s.op === op));
+  }
+
+  /** Queue a raw CQE; it is delivered by flush(). */
+  cqe(userData: number, res: number, flags: number, userDataHi = 0): this {
+    this.pending.push([userData, userDataHi, res, flags]);
+    return this;
+  }
+
+  /** First CQE: bytes (or -errno), with F_MORE unless `more` is false. */
+  first(userData: number, res: number, more = true): this {
+    return this.cqe(userData, res, more ? IORING_CQE_F_MORE : 0);
+  }
+
+  /** Notification CQE; `usage` is the res flag word (e.g. IORING_NOTIF_USAGE_ZC_COPIED). */
+  notif(userData: number, usage = 0): this {
+    return this.cqe(userData, usage | 0, IORING_CQE_F_NOTIF);
+  }
+
+  /** The completion of an ASYNC_CANCEL request the Sender made. */
+  cancelDone(target: number, res = 0): this {
+    return this.cqe(target, res, 0, CANCEL_TAG_HI);
+  }
+
+  /** Deliver queued CQEs as one batch, as the native reaper would. */
+  flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    batch.forEach(([lo, hi, res, flags], i) => this.cqes.set([lo, hi, res, flags], i * 4));
+    this.onCompletions(this.cqes, batch.length);
+  }
+}
