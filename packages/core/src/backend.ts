@@ -20,6 +20,10 @@ export interface RingBackend {
   send(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, userData: number): number;
   sendtoZc(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, zcFlags: number, port: number, address: string, userData: number): number;
   cancel(userData: number): number;
+  /** IORING_OP_SPLICE (see @zcsend/native). Optional: fakes may leave it out. */
+  splice?(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number, spliceFlags: number, sqeFlags: number, userData: number): number;
+  registerFileSlots?(count: number): number;
+  updateFile?(index: number, fd: number): number;
   submit(): number;
   ref(): void;
   unref(): void;
@@ -94,6 +98,10 @@ export function openNativeRing(
       sendtoZc: (fd, buf, offset, length, msgFlags, zcFlags, port, address, userData) =>
         ring.sendtoZc(fd, buf, offset, length, msgFlags, zcFlags, port, address, userData),
       cancel: (userData) => ring.cancel(userData),
+      splice: (fdIn, offIn, fdOut, offOut, length, spliceFlags, sqeFlags, userData) =>
+        ring.splice(fdIn, offIn, fdOut, offOut, length, spliceFlags, sqeFlags, userData),
+      registerFileSlots: (count) => ring.registerFileSlots(count),
+      updateFile: (index, fd) => ring.updateFile(index, fd),
       submit: () => ring.submit(),
       ref: () => ring.ref(),
       unref: () => ring.unref(),

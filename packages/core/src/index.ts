@@ -1,4 +1,4 @@
-export { Sender, getSender, type SendHandle, type SendOptions, type SendReport } from './sender.js';
+export { Sender, getSender, type SendHandle, type SendOptions, type SendReport, type RawOp, type RawRing } from './sender.js';
 export { probe, type ProbeResult, type RingBackend, type RingBackendFactory, type CompletionHandler } from './backend.js';
 export { ZcSendError, type ZcSendErrorCode } from './errors.js';
 export { type SenderOptions, DEFAULT_CHUNK_SIZE, LARGE_CHUNK_SIZE, DEFAULT_THRESHOLD } from './options.js';
@@ -6,3 +6,4 @@ export { type SenderStats } from './stats.js';
 export { type FallbackReason, socketEligibility, isLoopbackAddress } from './sockets.js';
 export { fallbackChannel, copiedChannel, violationChannel } from './diagnostics.js';
 export * as constants from './constants.js';
+export * from './files/index.js';

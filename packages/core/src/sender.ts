@@ -77,6 +77,18 @@ interface Job {
   resolveReleased: (report: SendReport) => void;
 }
 
+/** A non-send ring op queued through ringOps(): `prepare` queues its SQE with the given user_data. */
+export interface RawOp {
+  prepare: (ring: RingBackend, userData: number) => number;
+  onComplete: (res: number, flags: number) => void;
+}
+
+export interface RawRing {
+  ring: RingBackend;
+  /** Queue the ops in order (a linked chain stays within one submission) and submit. 0 or -errno. */
+  queue(ops: RawOp[]): number;
+}
+
 interface Op {
   id: number;
   job: Job;
@@ -118,6 +130,8 @@ export class Sender {
   private readonly zcFlags: number;
   private readonly counters: SenderStats;
   private readonly ops = new Map<number, Op>();
+  /** Ring ops that are not sends (splice, poll) queued by the file engines through ringOps(). */
+  private readonly rawOps = new Map<number, RawOp>();
   private readonly socketTargets = new WeakMap<net.Socket, Target>();
   private readonly fdTargets = new Map<number, Target>();
   private readonly busyTargets = new Set<Target>();
@@ -282,7 +296,7 @@ export class Sender {
   }
 
   stats(): SenderStats {
-    this.counters.inFlightOps = this.ops.size;
+    this.counters.inFlightOps = this.ops.size + this.rawOps.size;
     this.counters.cqOverflows = this.ring?.overflow ?? 0;
     return { ...this.counters, fallbacks: { ...this.counters.fallbacks } };
   }
@@ -539,7 +553,7 @@ export class Sender {
     const id = this.allocateId();
     const op: Op = { id, job, target, zc, offset, length, gotFirst: false, awaitingNotif: false, accepted: 0 };
     this.ops.set(id, op);
-    if (this.ops.size === 1) this.ring?.ref();
+    if (this.ops.size + this.rawOps.size === 1) this.ring?.ref();
     job.liveOps++;
     if (target) target.liveOps++;
     this.counters.pinnedBytes += length;
@@ -570,7 +584,7 @@ export class Sender {
     for (;;) {
       const id = this.nextId;
       this.nextId = id >= MAX_USER_DATA ? 1 : id + 1;
-      if (!this.ops.has(id)) return id;
+      if (!this.ops.has(id) && !this.rawOps.has(id)) return id;
     }
   }
 
@@ -618,7 +632,11 @@ export class Sender {
   private onCqe(userData: number, userDataHi: number, res: number, flags: number): void {
     if (userDataHi === CANCEL_TAG_HI) return; // our own ASYNC_CANCEL completing: nothing owns it
     const op = userDataHi === 0 ? this.ops.get(userData) : undefined;
-    if (!op) return this.violation('unknown-user-data', userData, res, flags);
+    if (!op) {
+      const raw = userDataHi === 0 ? this.rawOps.get(userData) : undefined;
+      if (raw) return this.onRawCqe(userData, raw, res, flags);
+      return this.violation('unknown-user-data', userData, res, flags);
+    }
     if (flags & IORING_CQE_F_NOTIF) {
       if (!op.awaitingNotif) return this.violation('notification-without-more', userData, res, flags);
       return this.onNotification(op, res);
@@ -631,6 +649,53 @@ export class Sender {
       this.violation('handler-error', userData, res, flags);
       this.failJob(op.job, new ZcSendError('ZCSEND_ERR_PROTOCOL', `completion handling failed: ${(err as Error).message}`, { cause: err }));
     }
+  }
+
+  private onRawCqe(userData: number, raw: RawOp, res: number, flags: number): void {
+    if (!(flags & IORING_CQE_F_MORE)) {
+      this.rawOps.delete(userData);
+      this.checkIdleRef();
+    }
+    try {
+      raw.onComplete(res, flags);
+    } catch (err) {
+      this.violation('handler-error', userData, res, flags);
+      violationChannel.publish({ kind: 'raw-handler-error', error: err });
+    }
+  }
+
+  /**
+   * The ring, for ops that are not sends (the file engines' splice chains, polls): they share
+   * this thread's ring and op table, so completions route here and close() waits for them.
+   * Null on the copy backend.
+   */
+  ringOps(): RawRing | null {
+    const ring = this.ring;
+    if (!ring || this.state === 'closed') return null;
+    return {
+      ring,
+      queue: (specs) => {
+        if (this.state === 'closed') return -77; // EBADFD
+        // A linked chain must reach the kernel in one submission: flush what is pending first so
+        // the SQ has room for the whole chain.
+        if (this.submitPending) this.submitNow();
+        const ids: number[] = [];
+        for (const spec of specs) {
+          const id = this.allocateId();
+          const rc = spec.prepare(ring, id);
+          if (rc < 0) {
+            // Earlier SQEs of the chain are queued and will run; their callbacks still come.
+            if (ids.length > 0) this.requestSubmit();
+            return rc;
+          }
+          this.rawOps.set(id, spec);
+          ids.push(id);
+          if (this.ops.size + this.rawOps.size === 1) ring.ref();
+        }
+        this.requestSubmit();
+        return 0;
+      },
+    };
   }
 
   private violation(kind: string, userData: number, res: number, flags: number): void {
@@ -767,12 +832,12 @@ export class Sender {
   // ---- event-loop references and draining --------------------------------------------------
 
   private checkIdleRef(): void {
-    if (this.ops.size === 0) this.ring?.unref();
+    if (this.ops.size === 0 && this.rawOps.size === 0) this.ring?.unref();
     this.checkDrained();
   }
 
   private isDrained(): boolean {
-    return this.ops.size === 0 && this.unreleasedJobs === 0;
+    return this.ops.size === 0 && this.rawOps.size === 0 && this.unreleasedJobs === 0;
   }
 
   private checkDrained(): void {

@@ -3,7 +3,7 @@ import { CANCEL_TAG_HI, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF } from './constant
 
 /** One SQE as the fake ring recorded it. */
 export interface FakeSqe {
-  op: 'sendZc' | 'send' | 'sendtoZc' | 'cancel';
+  op: 'sendZc' | 'send' | 'sendtoZc' | 'cancel' | 'splice';
   fd: number;
   userData: number;
   offset: number;
@@ -76,6 +76,12 @@ export class FakeRing implements RingBackend {
     const rc = this.queue({ op: 'sendtoZc', fd, userData, offset, length, msgFlags, zcFlags, buf: buf.subarray(offset, offset + length), port, address });
     if (rc === 0) this.submit();
     return rc;
+  }
+
+  splice(fdIn: number, offIn: number, fdOut: number, _offOut: number, length: number, spliceFlags: number, sqeFlags: number, userData: number): number {
+    // fd is the output; offset the input offset; flags ride in msgFlags/zcFlags for inspection.
+    void fdIn;
+    return this.queue({ op: 'splice', fd: fdOut, userData, offset: offIn, length, msgFlags: spliceFlags, zcFlags: sqeFlags, buf: null });
   }
 
   cancel(userData: number): number {

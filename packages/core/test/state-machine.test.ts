@@ -390,4 +390,29 @@ describe('dual-CQE state machine (fake ring)', () => {
     expect(sender.fallbackReason).toContain('setup refused');
     expect(() => new Sender({ ring: failing, backend: 'io_uring' })).toThrow(expect.objectContaining({ code: 'ZCSEND_ERR_URING_UNAVAILABLE' }));
   });
+
+  it('routes completions of raw ring ops (file engines) and waits for them on close()', async () => {
+    const { sender, ring } = setup();
+    const raw = sender.ringOps()!;
+    const results: Array<[number, number]> = [];
+    const rc = raw.queue([
+      { prepare: (r, id) => r.splice!(5, 0, 6, -1, 4096, 0, 0, id), onComplete: (res, flags) => results.push([res, flags]) },
+      { prepare: (r, id) => r.splice!(6, -1, 7, -1, 4096, 0, 0, id), onComplete: (res, flags) => results.push([res, flags]) },
+    ]);
+    expect(rc).toBe(0);
+    const sqes = ring.submitted('splice');
+    expect(sqes.map((s) => s.fd)).toEqual([6, 7]);
+    expect(sender.stats().inFlightOps).toBe(2);
+    expect(ring.refs).toBe(1);
+    const closed = track(sender.close());
+    ring.first(sqes[0]!.userData, 4096, false).flush();
+    await tick();
+    expect(closed.done).toBe(false);
+    ring.first(sqes[1]!.userData, 4096, false).flush();
+    await tick();
+    expect(results).toEqual([[4096, 0], [4096, 0]]);
+    expect(closed.done).toBe(true);
+    expect(sender.stats()).toMatchObject({ inFlightOps: 0, violations: 0 });
+    expect(sender.ringOps()).toBeNull();
+  });
 });

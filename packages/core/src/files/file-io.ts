@@ -1,0 +1,61 @@
+import * as fs from 'node:fs';
+import { ZcSendError } from '../errors.js';
+import type { FileVersion } from './types.js';
+
+/**
+ * A file that cannot be read is a failed body send: the headers are already out, so the caller
+ * must destroy the connection. `syscall` tells it apart from a socket failure.
+ */
+export function fileError(err: unknown, syscall: string, path: string): ZcSendError {
+  const e = err as NodeJS.ErrnoException;
+  const errno = typeof e?.errno === 'number' ? Math.abs(e.errno) : undefined;
+  return new ZcSendError('ZCSEND_ERR_SEND_FAILED', `${syscall} ${path} failed: ${e?.message ?? String(err)}`, { cause: err, errno, syscall });
+}
+
+export function fileTruncated(path: string, position: number): ZcSendError {
+  return new ZcSendError('ZCSEND_ERR_SEND_FAILED', `${path} ended at byte ${position}, before the range the caller asked for`, {
+    syscall: 'read',
+  });
+}
+
+export function sameVersion(a: FileVersion, b: FileVersion): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
+}
+
+export function openForRead(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.open(path, 'r', (err, fd) => (err ? reject(fileError(err, 'open', path)) : resolve(fd)));
+  });
+}
+
+export function closeQuietly(fd: number): Promise<void> {
+  return new Promise((resolve) => fs.close(fd, () => resolve()));
+}
+
+export function fstat(fd: number, path: string): Promise<fs.Stats> {
+  return new Promise((resolve, reject) => {
+    fs.fstat(fd, (err, stat) => (err ? reject(fileError(err, 'fstat', path)) : resolve(stat)));
+  });
+}
+
+/** fs.read caps one call at 2 GiB - 1 and the kernel at 0x7ffff000 bytes. */
+const MAX_READ = 0x7ffff000;
+
+/**
+ * Reads `length` bytes at `position` (a JS number, so offsets past 4 GiB work) into `buf` from 0,
+ * looping on short reads. Returns the bytes read: fewer than `length` only at end of file.
+ */
+export function readAt(fd: number, buf: Uint8Array, length: number, position: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const step = (): void => {
+      fs.read(fd, buf, done, Math.min(length - done, MAX_READ), position + done, (err, n) => {
+        if (err) return reject(fileError(err, 'read', path));
+        done += n;
+        if (n === 0 || done >= length) resolve(done);
+        else step();
+      });
+    };
+    step();
+  });
+}

@@ -1,0 +1,191 @@
+import * as net from 'node:net';
+import { ZcSendError } from '../errors.js';
+import { getSender, type SendHandle, type Sender } from '../sender.js';
+import { BufferPool } from './buffer-pool.js';
+import { ByteBudget } from './byte-budget.js';
+import { sendByCopy, type CopyEngineContext } from './copy-engine.js';
+import { FileCache, type CacheEntry } from './file-cache.js';
+import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
+import { PendingWork } from './pending-work.js';
+import { RepeatTracker } from './repeat-tracker.js';
+import type { FileFallbackReason, FileRef, FileSenderOptions, FileSenderStats, FileSendResult } from './types.js';
+
+interface Plan {
+  engine: 'zc-cache' | 'copy';
+  fallbackReason: FileFallbackReason | null;
+}
+
+/**
+ * Sends byte ranges of files on sockets through a Sender, choosing an engine per response
+ * (DESIGN.md "Files"). The caller owns the HTTP framing: it writes the headers first, then
+ * calls `sendFile`, and writes nothing else on the socket until it settles.
+ */
+export class FileSender {
+  readonly sender: Sender;
+  private readonly options: ResolvedFileSenderOptions;
+  private readonly pool: BufferPool;
+  private readonly budget: ByteBudget;
+  private readonly cache: FileCache;
+  private readonly repeats = new RepeatTracker();
+  private readonly work = new PendingWork();
+  private readonly copyContext: CopyEngineContext;
+  private active = 0;
+  private closePromise: Promise<void> | null = null;
+  private readonly byEngine: FileSenderStats['byEngine'] = {
+    'zc-cache': { sends: 0, bytes: 0 },
+    splice: { sends: 0, bytes: 0 },
+    copy: { sends: 0, bytes: 0 },
+  };
+  private readonly fallbacks: FileSenderStats['fallbacks'] = {};
+  private errors = 0;
+
+  constructor(options: FileSenderOptions = {}) {
+    this.options = resolveFileSenderOptions(options);
+    this.sender = this.options.sender ?? getSender();
+    this.pool = new BufferPool(this.options.chunkSize);
+    this.budget = new ByteBudget(this.options.maxInFlightBytes);
+    this.cache = new FileCache(this.options.cacheBytes);
+    this.copyContext = { sender: this.sender, pool: this.pool, budget: this.budget, work: this.work };
+  }
+
+  /**
+   * Sends bytes [start, end) of `file` on `socket`; resolves once every byte was accepted.
+   * On rejection (a ZcSendError) the body is incomplete: the caller must destroy the socket if
+   * the Sender has not already.
+   */
+  async sendFile(socket: net.Socket, file: FileRef, start: number, end: number): Promise<FileSendResult> {
+    validate(socket, file, start, end);
+    if (this.closePromise) throw new ZcSendError('ZCSEND_ERR_SENDER_CLOSED', 'the file sender is closed');
+    if (socket.destroyed || !socket.writable) throw new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket is closed or no longer writable');
+    if (start === end) return { bytes: 0, engine: this.options.engine === 'zc-cache' ? 'zc-cache' : 'copy', cacheHit: false, fallbackReason: null };
+    const plan = this.plan(file);
+
+    this.active++;
+    this.work.begin();
+    try {
+      const result = await this.run(plan, socket, file, start, end);
+      if (result.fallbackReason) this.fallbacks[result.fallbackReason] = (this.fallbacks[result.fallbackReason] ?? 0) + 1;
+      const counts = this.byEngine[result.engine];
+      counts.sends++;
+      counts.bytes += result.bytes;
+      return result;
+    } catch (err) {
+      this.errors++;
+      throw err;
+    } finally {
+      this.active--;
+      this.work.end();
+    }
+  }
+
+  stats(): FileSenderStats {
+    const { bytes, limitBytes, entries, busyBytes, hits, misses, loads, evictions, invalidations } = this.cache.stats();
+    return {
+      engine: this.options.engine,
+      chunkSize: this.options.chunkSize,
+      activeSends: this.active,
+      inFlightBytes: this.budget.inUse,
+      maxInFlightBytes: this.budget.limit,
+      waitingSends: this.budget.waiting,
+      pool: { buffers: this.pool.buffers, free: this.pool.freeBuffers },
+      cache: { bytes, limitBytes, entries, busyBytes, hits, misses, loads, evictions, invalidations },
+      byEngine: {
+        'zc-cache': { ...this.byEngine['zc-cache'] },
+        splice: { ...this.byEngine.splice },
+        copy: { ...this.byEngine.copy },
+      },
+      fallbacks: { ...this.fallbacks },
+      errors: this.errors,
+    };
+  }
+
+  /**
+   * Takes no more sends, waits for those in progress and for the release of every buffer they
+   * used, then drops the cache and the pool. Does not close the Sender (it may be shared).
+   */
+  close(): Promise<void> {
+    this.closePromise ??= this.work.whenIdle().then(() => {
+      this.cache.clear();
+      this.pool.clear();
+    });
+    return this.closePromise;
+  }
+
+  /**
+   * Which engine serves this file. `auto`: the cache for files within its limits that are
+   * already cached, small (one read either way), or requested before; else copy.
+   */
+  private plan(file: FileRef): Plan {
+    const { engine, cacheBytes, cacheMaxFileBytes, chunkSize } = this.options;
+    const size = file.stat.size;
+    switch (engine) {
+      case 'copy':
+        return { engine: 'copy', fallbackReason: null };
+      case 'splice':
+        // IORING_OP_SPLICE needs ring ops (and registered files) the Sender does not expose yet.
+        return { engine: 'copy', fallbackReason: 'splice-unavailable' };
+      case 'zc-cache':
+        if (cacheBytes === 0) return { engine: 'copy', fallbackReason: 'cache-disabled' };
+        if (size > cacheMaxFileBytes) return { engine: 'copy', fallbackReason: 'too-large-for-cache' };
+        return { engine: 'zc-cache', fallbackReason: null };
+      case 'auto': {
+        if (size === 0 || size > cacheMaxFileBytes) return { engine: 'copy', fallbackReason: null };
+        const cacheable = this.cache.has(file) || size <= chunkSize || this.repeats.seenBefore(file);
+        return { engine: cacheable ? 'zc-cache' : 'copy', fallbackReason: null };
+      }
+    }
+  }
+
+  private async run(plan: Plan, socket: net.Socket, file: FileRef, start: number, end: number): Promise<FileSendResult> {
+    let result: FileSendResult | null = null;
+    if (plan.engine === 'zc-cache') {
+      const got = await this.cache.acquire(file);
+      if (got.entry) {
+        const bytes = await this.sendCached(socket, got.entry, start, end);
+        result = { bytes, engine: 'zc-cache', cacheHit: got.hit, fallbackReason: null };
+      } else {
+        plan = { engine: 'copy', fallbackReason: got.reason };
+      }
+    }
+    if (!result) {
+      const bytes = await sendByCopy(this.copyContext, socket, file, start, end);
+      result = { bytes, engine: 'copy', cacheHit: false, fallbackReason: plan.fallbackReason };
+    }
+    // Node calls a write's callback without an error when the socket was destroyed under it
+    // (stream_base_commons onWriteComplete), so a libuv-path send can look complete when it was not.
+    if (socket.destroyed && socket.errored) {
+      throw new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket failed before the file was sent', { cause: socket.errored });
+    }
+    return result;
+  }
+
+  /** Sends a slice of the cached buffer (no copy in JS); the entry stays referenced until released. */
+  private sendCached(socket: net.Socket, entry: CacheEntry, start: number, end: number): Promise<number> {
+    let handle: SendHandle;
+    try {
+      handle = this.sender.send(socket, entry.buffer!.subarray(start, end));
+    } catch (err) {
+      this.cache.release(entry);
+      throw err;
+    }
+    this.work.untilReleased(handle.released, () => this.cache.release(entry));
+    return handle.sent;
+  }
+}
+
+function invalidArg(message: string): never {
+  throw new ZcSendError('ZCSEND_ERR_INVALID_ARG', message);
+}
+
+function validate(socket: unknown, file: FileRef, start: number, end: number): void {
+  if (!(socket instanceof net.Socket)) invalidArg('socket must be a net.Socket');
+  if (typeof file !== 'object' || file === null || typeof file.path !== 'string' || typeof file.stat !== 'object' || file.stat === null) {
+    invalidArg('file must be { path: string, stat: fs.Stats, fd?: number }');
+  }
+  const size = file.stat.size;
+  if (!Number.isSafeInteger(size) || size < 0) invalidArg(`file.stat.size must be a non-negative integer, got ${String(size)}`);
+  if (file.fd !== undefined && (!Number.isInteger(file.fd) || file.fd < 0)) invalidArg(`file.fd must be a non-negative integer, got ${String(file.fd)}`);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end || end > size) {
+    invalidArg(`range [${String(start)}, ${String(end)}) is not within the file's ${size} bytes`);
+  }
+}

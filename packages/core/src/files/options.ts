@@ -1,0 +1,67 @@
+import { ZcSendError } from '../errors.js';
+import type { Sender } from '../sender.js';
+import type { FileEngineName, FileSenderOptions } from './types.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+export const DEFAULT_CACHE_BYTES = 256 * MiB;
+export const DEFAULT_CACHE_MAX_FILE_BYTES = 64 * MiB;
+export const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * MiB;
+/** Copy-engine read size; 1 MiB measured best on loopback here (see the package README). */
+export const DEFAULT_FILE_CHUNK_SIZE = 1 * MiB;
+/** A registered (fixed) buffer holds at most 1 GiB, and a cached file is meant to become one. */
+export const MAX_CACHED_FILE_BYTES = 1 * GiB;
+const MIN_CHUNK_SIZE = 64 * KiB;
+const MAX_CHUNK_SIZE = 64 * MiB;
+
+export interface ResolvedFileSenderOptions {
+  engine: 'auto' | FileEngineName;
+  cacheBytes: number;
+  /** Already capped at cacheBytes. */
+  cacheMaxFileBytes: number;
+  maxInFlightBytes: number;
+  chunkSize: number;
+  sender: Sender | null;
+}
+
+function invalid(message: string): never {
+  throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', message);
+}
+
+function intInRange(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    invalid(`option ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveFileSenderOptions(options: FileSenderOptions = {}): ResolvedFileSenderOptions {
+  if (typeof options !== 'object' || options === null) invalid('options must be an object');
+  const known = new Set(['engine', 'cacheBytes', 'cacheMaxFileBytes', 'maxInFlightBytes', 'chunkSize', 'sender']);
+  for (const key of Object.keys(options)) if (!known.has(key)) invalid(`unknown option ${key}`);
+
+  const engine = options.engine ?? 'auto';
+  if (!['auto', 'zc-cache', 'splice', 'copy'].includes(engine)) invalid(`option engine must be 'auto', 'zc-cache', 'splice' or 'copy'`);
+
+  const cacheBytes = intInRange('cacheBytes', options.cacheBytes ?? DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER);
+  const cacheMaxFileBytes = intInRange('cacheMaxFileBytes', options.cacheMaxFileBytes ?? DEFAULT_CACHE_MAX_FILE_BYTES, 0, MAX_CACHED_FILE_BYTES);
+  const maxInFlightBytes = intInRange('maxInFlightBytes', options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES, 2 * MIN_CHUNK_SIZE, Number.MAX_SAFE_INTEGER);
+
+  // Double buffering needs two chunks per response inside the budget.
+  let chunkSize: number;
+  if (options.chunkSize === undefined) {
+    chunkSize = Math.min(DEFAULT_FILE_CHUNK_SIZE, Math.floor(maxInFlightBytes / 2 / (4 * KiB)) * 4 * KiB);
+  } else {
+    chunkSize = intInRange('chunkSize', options.chunkSize, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE);
+    if (chunkSize * 2 > maxInFlightBytes) invalid(`option chunkSize (${chunkSize}) must be at most half of maxInFlightBytes (${maxInFlightBytes})`);
+  }
+
+  const sender = options.sender ?? null;
+  if (sender !== null && (typeof sender !== 'object' || typeof (sender as { send?: unknown }).send !== 'function')) {
+    invalid('option sender must be a Sender');
+  }
+
+  return { engine, cacheBytes, cacheMaxFileBytes: Math.min(cacheMaxFileBytes, cacheBytes), maxInFlightBytes, chunkSize, sender };
+}

@@ -1,0 +1,94 @@
+import type * as fs from 'node:fs';
+import type { Sender } from '../sender.js';
+
+/** How a file body reaches the socket. See DESIGN.md "Files". */
+export type FileEngineName = 'zc-cache' | 'splice' | 'copy';
+
+export interface FileSenderOptions {
+  /** 'auto' (default) picks per response; a name forces that engine where it is available. */
+  engine?: 'auto' | FileEngineName;
+  /** Byte bound of the hot-file cache (zc-cache). Default 256 MiB. 0 disables the cache. */
+  cacheBytes?: number;
+  /** Files larger than this are never cached. Default 64 MiB, at most 1 GiB (a registered buffer's limit). */
+  cacheMaxFileBytes?: number;
+  /**
+   * Bytes of read buffers held by in-flight copy-engine sends across all responses; further
+   * reads wait in FIFO order (backpressure). Default 64 MiB. Cached files are bounded by
+   * `cacheBytes` instead, so file bodies never hold more than `cacheBytes + maxInFlightBytes`.
+   */
+  maxInFlightBytes?: number;
+  /** Bytes per read (and per send) in the copy engine. Default 1 MiB; at most half of maxInFlightBytes. */
+  chunkSize?: number;
+  /** The Sender to send through. Default `getSender()`, looked up once at construction. */
+  sender?: Sender;
+}
+
+/** The stat fields that identify one version of a file. `fs.Stats` has them. */
+export type FileVersion = Pick<fs.Stats, 'size' | 'mtimeMs' | 'ino' | 'dev'>;
+
+/** A file the caller has opened or stat'ed: the stat identifies the version (size, mtime, inode). */
+export interface FileRef {
+  path: string;
+  stat: FileVersion;
+  /**
+   * An fd the caller opened on this file (and fstat'ed for `stat`): reads use it, so the body is
+   * the version the headers describe even if the path is replaced meanwhile. The caller keeps
+   * ownership and closes it after `sendFile` settles. Without it the path is opened per send.
+   */
+  fd?: number;
+}
+
+/** Why a response did not use the engine asked for (or the one `auto` preferred). */
+export type FileFallbackReason =
+  /** engine 'splice' needs ring ops the Sender does not expose yet: served by copy. */
+  | 'splice-unavailable'
+  /** cacheBytes is 0. */
+  | 'cache-disabled'
+  /** The file is larger than cacheMaxFileBytes. */
+  | 'too-large-for-cache'
+  /** No room: every entry that would have to go is still referenced by a send in flight. */
+  | 'cache-full'
+  /** The file on disk is not the version in the FileRef (it changed under the caller). */
+  | 'file-changed';
+
+export interface FileSendResult {
+  /** Bytes accepted by the kernel. */
+  bytes: number;
+  /** The engine that served the body. */
+  engine: FileEngineName;
+  cacheHit: boolean;
+  fallbackReason: FileFallbackReason | null;
+}
+
+export interface FileSenderStats {
+  engine: 'auto' | FileEngineName;
+  /** The copy engine's read size. */
+  chunkSize: number;
+  /** sendFile calls not yet settled. */
+  activeSends: number;
+  /** Bytes of copy-engine buffers held by sends not yet released (bounded by maxInFlightBytes). */
+  inFlightBytes: number;
+  maxInFlightBytes: number;
+  /** Reads waiting for in-flight bytes to be released (FIFO). */
+  waitingSends: number;
+  /** Pooled copy-engine buffers allocated, and how many of them are free. */
+  pool: { buffers: number; free: number };
+  cache: {
+    /** Bytes charged: cached entries, loads in progress, and invalidated entries still referenced. */
+    bytes: number;
+    limitBytes: number;
+    entries: number;
+    /** Charged bytes that cannot be evicted now (loading, or referenced by a send not yet released). */
+    busyBytes: number;
+    hits: number;
+    misses: number;
+    /** Whole-file reads into the cache (concurrent misses of one file share one). */
+    loads: number;
+    evictions: number;
+    invalidations: number;
+  };
+  byEngine: Record<FileEngineName, { sends: number; bytes: number }>;
+  fallbacks: Partial<Record<FileFallbackReason, number>>;
+  /** sendFile calls that rejected. */
+  errors: number;
+}
