@@ -1,0 +1,228 @@
+// createFileServer: serveStatic on its own http.Server with the operational parts (access log,
+// stats endpoints, socket timeouts that cancel stalled sends, graceful close).
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import { ZcSendError, type Sender } from '@zcsend/core';
+import { serveStatic, type StaticHandler } from '../static/handler.js';
+import type { StaticOptions } from '../static/options.js';
+import { onSocketClose } from '../response-socket.js';
+import { AccessLog, type LogSink } from './access-log.js';
+import { prometheusText, type HttpCounters, type ServerStats } from './metrics.js';
+
+export interface FileServerOptions extends StaticOptions {
+  /** Directory to serve. */
+  root: string;
+  /**
+   * Socket inactivity timeout in ms. A connection that makes no progress for this long has its
+   * in-flight sends cancelled and is reset (which frees kernel-held buffers at once). Default 60000; 0 disables.
+   */
+  timeoutMs?: number;
+  /** Keep-alive idle timeout in ms. Default 5000. */
+  keepAliveTimeoutMs?: number;
+  /** Expose GET /_zcsend/stats (JSON) and /_zcsend/metrics (Prometheus). Default false. */
+  stats?: boolean;
+  /** Access log: true writes to stdout, a function receives batches of lines. Default false. */
+  accessLog?: boolean | LogSink;
+  /** How long close() lets in-flight responses finish before resetting their connections, in ms. Default 10000. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface ListenResult {
+  url: string;
+  host: string;
+  port: number;
+}
+
+export interface CloseResult {
+  /** True when in-flight responses had to be cut off after shutdownTimeoutMs. */
+  forced: boolean;
+}
+
+export interface FileServer {
+  readonly server: http.Server;
+  readonly handler: StaticHandler;
+  readonly sender: Sender;
+  listen(port?: number, host?: string): Promise<ListenResult>;
+  stats(): ServerStats;
+  metrics(): string;
+  /** Stops accepting, lets in-flight responses finish (new ones get Connection: close), drains the sends. */
+  close(): Promise<CloseResult>;
+}
+
+export const STATS_PATH = '/_zcsend/stats';
+export const METRICS_PATH = '/_zcsend/metrics';
+
+function ms(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', `option ${name} must be a non-negative integer (ms), got ${String(value)}`);
+  }
+  return value;
+}
+
+interface HttpMessageSocket extends net.Socket {
+  _httpMessage?: http.ServerResponse | null;
+}
+
+export function createFileServer(options: FileServerOptions): FileServer {
+  if (typeof options !== 'object' || options === null) throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', 'options must be an object');
+  const { root, timeoutMs: t, keepAliveTimeoutMs: k, stats: statsOption, accessLog: logOption, shutdownTimeoutMs: s, ...staticOptions } = options;
+  const timeoutMs = ms('timeoutMs', t, 60_000);
+  const keepAliveTimeoutMs = ms('keepAliveTimeoutMs', k, 5_000);
+  const shutdownTimeoutMs = ms('shutdownTimeoutMs', s, 10_000);
+  if (statsOption !== undefined && typeof statsOption !== 'boolean') throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', 'option stats must be a boolean');
+  if (logOption !== undefined && typeof logOption !== 'boolean' && typeof logOption !== 'function') {
+    throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', 'option accessLog must be a boolean or a function');
+  }
+
+  const handler = serveStatic(root, staticOptions);
+  const sender = handler.sender;
+  const log = logOption ? new AccessLog(typeof logOption === 'function' ? logOption : (chunk) => process.stdout.write(chunk)) : null;
+  const started = performance.now();
+  const counters: HttpCounters = { requests: 0, inFlight: 0, statuses: {}, aborted: 0, timeouts: 0, connections: 0 };
+  const connections = new Set<HttpMessageSocket>();
+  let closing: Promise<CloseResult> | null = null;
+
+  const server = http.createServer({ keepAliveTimeout: keepAliveTimeoutMs });
+  server.timeout = timeoutMs;
+
+  server.on('connection', (socket: HttpMessageSocket) => {
+    counters.connections++;
+    connections.add(socket);
+    socket.once('close', () => {
+      counters.connections--;
+      connections.delete(socket);
+    });
+  });
+
+  // Node calls this for any socket timeout; with a listener it leaves the socket to us.
+  server.on('timeout', (socket: HttpMessageSocket) => {
+    const res = socket._httpMessage;
+    if (res && !res.writableFinished) {
+      // A stalled client: cancel what the ring holds for it and reset, which frees kernel buffers now.
+      counters.timeouts++;
+      sender.cancel(socket);
+      socket.resetAndDestroy();
+    } else {
+      socket.destroy(); // idle keep-alive connection
+    }
+  });
+
+  const statsNow = (): ServerStats => {
+    const { files, ...rest } = handler.stats();
+    return {
+      pid: process.pid,
+      uptimeSeconds: Math.round((performance.now() - started) / 10) / 100,
+      backend: sender.backend,
+      fallbackReason: sender.fallbackReason,
+      ring: sender.ringDescription,
+      sender: sender.stats(),
+      files,
+      static: rest,
+      http: { ...counters, statuses: { ...counters.statuses } },
+    };
+  };
+
+  const answerStats = (req: http.IncomingMessage, res: http.ServerResponse, url: string): boolean => {
+    const q = url.indexOf('?');
+    const p = q < 0 ? url : url.slice(0, q);
+    if (p !== STATS_PATH && p !== METRICS_PATH) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const json = p === STATS_PATH;
+    const body = Buffer.from(json ? JSON.stringify(statsNow(), null, 2) + '\n' : prometheusText(statsNow()));
+    res.writeHead(200, [
+      'Content-Type', json ? 'application/json; charset=utf-8' : 'text/plain; version=0.0.4; charset=utf-8',
+      'Content-Length', String(body.length),
+      'Cache-Control', 'no-store',
+    ]);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return true;
+  };
+
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    counters.requests++;
+    counters.inFlight++;
+    if (closing) res.shouldKeepAlive = false; // Connection: close while shutting down
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      counters.inFlight--;
+      const code = res.headersSent ? String(res.statusCode) : '0';
+      counters.statuses[code] = (counters.statuses[code] ?? 0) + 1;
+      if (!res.writableFinished) counters.aborted++;
+      if (closing) endIfIdle(req.socket as HttpMessageSocket);
+    };
+    res.once('close', settle);
+    // A pipelined response whose connection dies before its turn never emits 'close'.
+    if (!res.socket) {
+      const unsubscribe = onSocketClose(req.socket, settle);
+      res.once('close', unsubscribe);
+    }
+    log?.watch(req, res);
+
+    const url = req.url ?? '/';
+    if (statsOption && url.startsWith('/_zcsend/') && answerStats(req, res, url)) return;
+    handler(req, res);
+  });
+
+  /** While closing, a keep-alive connection with nothing left to answer is ended. */
+  const endIfIdle = (socket: HttpMessageSocket) => {
+    setImmediate(() => {
+      if (!socket.destroyed && !socket._httpMessage) socket.destroySoon();
+    });
+  };
+
+  const listen = (port = 0, host = '127.0.0.1'): Promise<ListenResult> =>
+    new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        const address = server.address() as net.AddressInfo;
+        const shownHost = address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address;
+        resolve({ url: `http://${shownHost}:${address.port}/`, host: address.address, port: address.port });
+      });
+    });
+
+  const close = (): Promise<CloseResult> => {
+    closing ??= (async () => {
+      let forced = false;
+      const allClosed = new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+      });
+      // Idle keep-alive connections go now; busy ones finish their response first.
+      for (const socket of connections) {
+        const res = socket._httpMessage;
+        if (!res) socket.destroySoon();
+        else if (!res.headersSent) res.shouldKeepAlive = false;
+      }
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        forced = true;
+        for (const socket of connections) {
+          sender.cancel(socket);
+          socket.resetAndDestroy();
+        }
+      }, shutdownTimeoutMs);
+      await allClosed;
+      clearTimeout(timer);
+      await handler.close();
+      await sender.whenDrained();
+      log?.flush();
+      return { forced };
+    })();
+    return closing;
+  };
+
+  return {
+    server,
+    handler,
+    sender,
+    listen,
+    stats: statsNow,
+    metrics: () => prometheusText(statsNow()),
+    close,
+  };
+}

@@ -1,0 +1,158 @@
+// The body step for files: headers through node:http, then the bytes through the core FileSender
+// straight to the socket; or, where the kernel may not write to the connection (TLS, HTTP/2), a
+// bounded read stream through res.write.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import type { FileSender, FileSendResult } from '@zcsend/core';
+import { whenLibuvIdle, whenResponseSocket } from '../response-socket.js';
+import type { MultipartLayout, ByteRange } from './ranges.js';
+import type { Representation } from './representation.js';
+
+export type BodyOutcome =
+  | { ok: true; bytes: number; engine: FileSendResult['engine'] | 'stream' }
+  | { ok: false; bytes: number; error: unknown };
+
+/** The pieces of a body: one range of a file, or multipart framing around several. */
+export type BodyPlan = { kind: 'range'; range: ByteRange } | { kind: 'multipart'; layout: MultipartLayout };
+
+const STREAM_CHUNK = 64 * 1024;
+
+/** True when the kernel may write to the connection under `res` directly. */
+function rawSocketUsable(req: http.IncomingMessage, res: http.ServerResponse, socket: net.Socket): boolean {
+  return (
+    req.httpVersionMajor === 1 &&
+    res instanceof http.ServerResponse &&
+    !res.strictContentLength &&
+    !(socket as { encrypted?: boolean }).encrypted &&
+    !socket.destroyed &&
+    socket.writable
+  );
+}
+
+/** Node's fast flat-list writeHead for HTTP/1; an object for the HTTP/2 compatibility layer. */
+export function writeHead(res: http.ServerResponse, status: number, headers: readonly string[]): void {
+  if (res instanceof http.ServerResponse) {
+    res.writeHead(status, headers as string[]);
+    return;
+  }
+  const obj: Record<string, string> = {};
+  for (let i = 0; i < headers.length; i += 2) obj[headers[i]!.toLowerCase()] = headers[i + 1]!;
+  (res as http.ServerResponse).writeHead(status, obj);
+}
+
+/**
+ * Writes status and headers, then the body described by `plan` from `rep`, then ends the response.
+ * Never rejects: a body cut short destroys the connection (its framing is broken) and reports it.
+ */
+export async function sendFileBody(
+  fileSender: FileSender,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  rep: Representation,
+  status: number,
+  headers: readonly string[],
+  plan: BodyPlan,
+): Promise<BodyOutcome> {
+  // A pipelined response waits its turn; its headers must not be queued before we know the path.
+  const pending = whenResponseSocket(res);
+  const socket = pending instanceof Promise ? await pending : pending;
+  if (!socket) return { ok: false, bytes: 0, error: new Error('connection closed before the response started') };
+
+  writeHead(res, status, headers);
+  if (!rawSocketUsable(req, res, socket)) return streamBody(res, rep, plan);
+
+  res.flushHeaders();
+  let bytes = 0;
+  let engine: FileSendResult['engine'] = 'copy';
+  try {
+    const file = { path: rep.fsPath, stat: rep.stat };
+    if (plan.kind === 'range') {
+      const result = await sendRange(fileSender, socket, file, plan.range);
+      bytes = result.bytes;
+      engine = result.engine;
+    } else {
+      for (const part of plan.layout.parts) {
+        await writeRaw(socket, part.head);
+        const result = await sendRange(fileSender, socket, file, part.range);
+        bytes += result.bytes;
+        engine = result.engine;
+      }
+      await writeRaw(socket, plan.layout.tail);
+    }
+  } catch (error) {
+    // Content-Length promised bytes that will not all come: the connection cannot carry another response.
+    if (!socket.destroyed) socket.destroy();
+    return { ok: false, bytes, error };
+  }
+  res.end();
+  return { ok: true, bytes, engine };
+}
+
+async function sendRange(fileSender: FileSender, socket: net.Socket, file: { path: string; stat: fs.Stats }, range: ByteRange): Promise<FileSendResult> {
+  // The Sender also waits for libuv; waiting here covers engines that write without it.
+  const idle = whenLibuvIdle(socket);
+  if (idle) await idle;
+  return fileSender.sendFile(socket, file, range.start, range.end);
+}
+
+function writeRaw(socket: net.Socket, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.write(data, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** The plain path: file bytes through res.write with backpressure, then res.end(). */
+async function streamBody(res: http.ServerResponse, rep: Representation, plan: BodyPlan): Promise<BodyOutcome> {
+  let bytes = 0;
+  try {
+    if (plan.kind === 'range') {
+      bytes += await streamRange(res, rep.fsPath, plan.range);
+    } else {
+      for (const part of plan.layout.parts) {
+        await writeRes(res, part.head);
+        bytes += await streamRange(res, rep.fsPath, part.range);
+      }
+      await writeRes(res, plan.layout.tail);
+    }
+  } catch (error) {
+    res.destroy();
+    return { ok: false, bytes, error };
+  }
+  res.end();
+  return { ok: true, bytes, engine: 'stream' };
+}
+
+function writeRes(res: http.ServerResponse, data: Uint8Array): Promise<void> {
+  if (res.destroyed) return Promise.reject(new Error('response closed'));
+  if (res.write(data)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('response closed'));
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+  });
+}
+
+async function streamRange(res: http.ServerResponse, fsPath: string, range: ByteRange): Promise<number> {
+  if (range.end === range.start) return 0;
+  const stream = fs.createReadStream(fsPath, { start: range.start, end: range.end - 1, highWaterMark: STREAM_CHUNK });
+  let bytes = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      await writeRes(res, chunk);
+    }
+  } finally {
+    stream.destroy();
+  }
+  // The file shrank since its stat: the promised length cannot be met.
+  if (bytes !== range.end - range.start) throw new Error('file changed while being sent');
+  return bytes;
+}

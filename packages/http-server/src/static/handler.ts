@@ -1,0 +1,289 @@
+// serveStatic: a (req, res, next?) handler for node:http, connect and express.
+import { randomBytes } from 'node:crypto';
+import type * as http from 'node:http';
+import { FileSender, getSender, Sender, type FileSenderStats } from '@zcsend/core';
+import { chooseEncoding } from './accept-encoding.js';
+import { evaluatePreconditions } from './conditional.js';
+import { sendFileBody, writeHead, type BodyOutcome, type BodyPlan } from './file-body.js';
+import { renderListing } from './listing.js';
+import { resolveStaticOptions, type ResolvedStaticOptions, type StaticOptions } from './options.js';
+import { contentRange, decideRange, multipartLayout } from './ranges.js';
+import type { Representation } from './representation.js';
+import { Resolver, type DirectoryEntry, type Entry, type FileEntry, type RedirectEntry } from './resolver.js';
+import { statusResponses, type ErrorStatus, type StatusResponse } from './responses.js';
+
+export type NextFunction = (err?: unknown) => void;
+
+export interface StaticStats {
+  /** Path entries cached (stat/realpath results). */
+  entries: number;
+  /** Bytes of small files held in memory and written with their headers. */
+  inlineBytes: number;
+  responses: {
+    /** Bodies written from memory with the headers (small files, multipart of small files). */
+    inline: number;
+    /** Bodies sent by the FileSender on the raw socket. */
+    fileSender: number;
+    /** Bodies streamed through res.write (TLS, HTTP/2). */
+    stream: number;
+    /** Bodies cut short (client gone, timeout, file changed): the connection was destroyed. */
+    aborted: number;
+  };
+  files: FileSenderStats;
+}
+
+export interface StaticHandler {
+  (req: http.IncomingMessage, res: http.ServerResponse, next?: NextFunction): void;
+  readonly options: Readonly<ResolvedStaticOptions>;
+  readonly sender: Sender;
+  readonly fileSender: FileSender;
+  stats(): StaticStats;
+  /** Waits for bodies in progress and the release of their buffers; closes a Sender it created. */
+  close(): Promise<void>;
+}
+
+const LISTING_HEADERS = ['Content-Type', 'text/html; charset=utf-8', 'Cache-Control', 'no-cache'];
+
+class StaticServer {
+  readonly sender: Sender;
+  readonly fileSender: FileSender;
+  private readonly ownsSender: boolean;
+  private readonly resolver: Resolver;
+  private readonly statuses: Map<ErrorStatus, StatusResponse>;
+  private readonly common: string[];
+  private readonly boundary = randomBytes(12).toString('hex');
+  private readonly counts = { inline: 0, fileSender: 0, stream: 0, aborted: 0 };
+
+  constructor(readonly options: ResolvedStaticOptions) {
+    this.ownsSender = !options.sender && !options.zeroCopy;
+    this.sender = options.sender ?? (options.zeroCopy ? getSender() : new Sender({ backend: 'copy' }));
+    this.fileSender = new FileSender({
+      engine: options.zeroCopy ? options.engine : 'copy',
+      cacheBytes: options.cacheBytes,
+      cacheMaxFileBytes: Math.min(options.cacheMaxFileBytes, options.cacheBytes, 1 << 30),
+      maxInFlightBytes: options.maxInFlightBytes,
+      sender: this.sender,
+    });
+    this.common = options.cors
+      ? [
+          'Access-Control-Allow-Origin', options.cors,
+          'Access-Control-Expose-Headers', 'Content-Range, Content-Length, Content-Encoding, Accept-Ranges, ETag, Last-Modified',
+        ]
+      : [];
+    const cacheControl = `public, max-age=${options.maxAge}${options.immutable ? ', immutable' : ''}`;
+    this.resolver = new Resolver(options, { cacheControl, common: this.common });
+    this.statuses = statusResponses(this.common, options.cors ? 'GET, HEAD, OPTIONS' : 'GET, HEAD');
+  }
+
+  handle(req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction | undefined): void {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') {
+      if (method === 'OPTIONS' && this.options.cors) return this.preflight(req, res);
+      if (next) return next();
+      return this.sendStatus(req, res, 405);
+    }
+    let url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47 /* / */) url = originForm(url);
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const entry = this.resolver.cached(rawPath, performance.now());
+    if (entry) {
+      this.serve(req, res, next, entry, url, q);
+      return;
+    }
+    this.resolver.resolve(rawPath).then(
+      (resolved) => this.serve(req, res, next, resolved, url, q),
+      (err) => this.fail(req, res, err),
+    );
+  }
+
+  stats(): StaticStats {
+    return {
+      entries: this.resolver.size,
+      inlineBytes: this.resolver.inlineCacheBytes,
+      responses: { ...this.counts },
+      files: this.fileSender.stats(),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.fileSender.close();
+    this.resolver.clear();
+    if (this.ownsSender) await this.sender.close();
+  }
+
+  private serve(req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction | undefined, entry: Entry, url: string, q: number): void {
+    try {
+      switch (entry.kind) {
+        case 'file':
+          return this.serveFile(req, res, entry);
+        case 'redirect':
+          return this.redirect(req, res, entry, url, q);
+        case 'directory':
+          return this.track(req, res, this.listing(req, res, entry));
+        case 'error':
+          if (next && entry.status === 404) return next();
+          return this.sendStatus(req, res, entry.status);
+      }
+    } catch (err) {
+      this.fail(req, res, err);
+    }
+  }
+
+  private serveFile(req: http.IncomingMessage, res: http.ServerResponse, entry: FileEntry): void {
+    const rep = this.pick(entry, req.headers['accept-encoding']);
+    const pre = evaluatePreconditions(req.headers, rep);
+    if (pre === 'not-modified') {
+      writeHead(res, 304, rep.notModifiedHeaders);
+      res.end();
+      return;
+    }
+    if (pre === 'failed') return this.sendStatus(req, res, 412);
+
+    const isHead = req.method === 'HEAD';
+    const ifRange = req.headers['if-range'];
+    const decision = decideRange(req.headers.range, typeof ifRange === 'string' ? ifRange : undefined, rep);
+    switch (decision.kind) {
+      case 'full': {
+        if (isHead || rep.size === 0) return this.endWith(res, 200, rep.fullHeaders, undefined);
+        if (rep.inline) return this.endWith(res, 200, rep.fullHeaders, rep.inline);
+        return this.body(req, res, rep, 200, rep.fullHeaders, { kind: 'range', range: { start: 0, end: rep.size } });
+      }
+      case 'single': {
+        const { range } = decision;
+        const headers = [
+          'Content-Type', rep.contentType,
+          'Content-Length', String(range.end - range.start),
+          'Content-Range', contentRange(range, rep.size),
+          ...rep.rangeHeaders,
+        ];
+        if (isHead) return this.endWith(res, 206, headers, undefined);
+        if (rep.inline) return this.endWith(res, 206, headers, rep.inline.subarray(range.start, range.end));
+        return this.body(req, res, rep, 206, headers, { kind: 'range', range });
+      }
+      case 'multi': {
+        const layout = multipartLayout(decision.ranges, rep.size, rep.contentType, this.boundary);
+        const headers = ['Content-Type', layout.contentType, 'Content-Length', String(layout.length), ...rep.rangeHeaders];
+        if (isHead) return this.endWith(res, 206, headers, undefined);
+        if (rep.inline) {
+          const inline = rep.inline;
+          const pieces = layout.parts.flatMap((p) => [p.head, inline.subarray(p.range.start, p.range.end)]);
+          return this.endWith(res, 206, headers, Buffer.concat([...pieces, layout.tail]));
+        }
+        return this.body(req, res, rep, 206, headers, { kind: 'multipart', layout });
+      }
+      case 'unsatisfiable': {
+        const status = this.statuses.get(416)!;
+        writeHead(res, 416, ['Content-Range', `bytes */${rep.size}`, ...status.headers]);
+        res.end(isHead ? undefined : status.body);
+        return;
+      }
+    }
+  }
+
+  private pick(entry: FileEntry, acceptEncoding: string | undefined): Representation {
+    if (entry.variants.length === 0) return entry.identity;
+    const chosen = chooseEncoding(acceptEncoding, entry.encodings);
+    if (chosen === null) return entry.identity;
+    return entry.variants[entry.encodings.indexOf(chosen)] ?? entry.identity;
+  }
+
+  private endWith(res: http.ServerResponse, status: number, headers: readonly string[], body: Uint8Array | undefined): void {
+    writeHead(res, status, headers);
+    res.end(body);
+    if (body !== undefined) this.counts.inline++;
+  }
+
+  private body(req: http.IncomingMessage, res: http.ServerResponse, rep: Representation, status: number, headers: readonly string[], plan: BodyPlan): void {
+    this.track(req, res, sendFileBody(this.fileSender, req, res, rep, status, headers, plan));
+  }
+
+  private track(req: http.IncomingMessage, res: http.ServerResponse, work: Promise<BodyOutcome | void>): void {
+    work.then(
+      (outcome) => {
+        if (!outcome) return;
+        if (!outcome.ok) this.counts.aborted++;
+        else if (outcome.engine === 'stream') this.counts.stream++;
+        else this.counts.fileSender++;
+      },
+      (err) => this.fail(req, res, err),
+    );
+  }
+
+  private redirect(req: http.IncomingMessage, res: http.ServerResponse, entry: RedirectEntry, url: string, q: number): void {
+    // Mounted under connect/express, req.url lost the mount path: redirect relative to the original URL.
+    const original = (req as { originalUrl?: string }).originalUrl;
+    let location = entry.location;
+    if (typeof original === 'string' && original !== url) {
+      const oq = original.indexOf('?');
+      // One leading slash only: `//host/x/` would be a protocol-relative redirect elsewhere.
+      location = '/' + (oq < 0 ? original : original.slice(0, oq)).replace(/^[/\\]+/, '') + '/';
+    }
+    if (q >= 0) location += url.slice(q);
+    const body = Buffer.from('Moved Permanently\n');
+    writeHead(res, 301, ['Location', location, 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(body.length), ...this.common]);
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  private async listing(req: http.IncomingMessage, res: http.ServerResponse, entry: DirectoryEntry): Promise<void> {
+    const html = Buffer.from(await renderListing(entry.fsPath, entry.urlPath, this.options.dotfiles === 'allow'));
+    writeHead(res, 200, [...LISTING_HEADERS, 'Content-Length', String(html.length), ...this.common]);
+    res.end(req.method === 'HEAD' ? undefined : html);
+  }
+
+  private preflight(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const requested = req.headers['access-control-request-headers'];
+    writeHead(res, 204, [
+      ...this.common,
+      'Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS',
+      'Access-Control-Allow-Headers', requested ?? 'Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range',
+      'Access-Control-Max-Age', '86400',
+    ]);
+    res.end();
+  }
+
+  sendStatus(req: http.IncomingMessage, res: http.ServerResponse, status: ErrorStatus): void {
+    const response = this.statuses.get(status)!;
+    writeHead(res, status, response.headers);
+    res.end(req.method === 'HEAD' ? undefined : response.body);
+  }
+
+  /** Unexpected failure: a bare 500 if nothing was sent yet, else the connection goes. */
+  private fail(req: http.IncomingMessage, res: http.ServerResponse, _err: unknown): void {
+    if (!res.headersSent && !res.writableEnded) {
+      try {
+        this.sendStatus(req, res, 500);
+        return;
+      } catch {
+        // fall through to destroying the connection
+      }
+    }
+    res.destroy();
+  }
+}
+
+/** Absolute-form targets (`GET http://host/path`, RFC 9112 3.2.2) are served by their path; anything else stays invalid. */
+function originForm(target: string): string {
+  const m = /^https?:\/\/[^/?#]*/i.exec(target);
+  if (!m) return target;
+  const rest = target.slice(m[0].length);
+  return rest.length === 0 || rest.charCodeAt(0) === 63 /* ? */ ? '/' + rest : rest;
+}
+
+/**
+ * A request handler serving files under `root`. Works as `http.createServer(handler)`, and as
+ * connect/express middleware: with `next`, requests for missing files and methods other than
+ * GET/HEAD fall through to it.
+ */
+export function serveStatic(root: string, options: StaticOptions = {}): StaticHandler {
+  const server = new StaticServer(resolveStaticOptions(root, options));
+  const handler = ((req: http.IncomingMessage, res: http.ServerResponse, next?: NextFunction) => server.handle(req, res, next)) as StaticHandler;
+  Object.defineProperties(handler, {
+    options: { value: Object.freeze({ ...server.options }), enumerable: true },
+    sender: { value: server.sender, enumerable: true },
+    fileSender: { value: server.fileSender, enumerable: true },
+    stats: { value: () => server.stats() },
+    close: { value: () => server.close() },
+  });
+  return handler;
+}

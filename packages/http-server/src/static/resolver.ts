@@ -1,0 +1,239 @@
+// Maps a request path to what to serve, touching the filesystem at most once per path per
+// statCacheMs: requests for a hot path cost one Map lookup. Symlink and dotfile rules applied here.
+import * as fs from 'node:fs';
+import { encodePath, hasDotSegment, parseRequestPath } from './request-path.js';
+import { contentTypeFor, makeRepresentation, sameVersion, type HeaderPolicy, type Representation } from './representation.js';
+import type { Encoding, ResolvedStaticOptions } from './options.js';
+
+export interface FileEntry {
+  kind: 'file';
+  identity: Representation;
+  /** Precompressed siblings present on disk, in server preference order. */
+  variants: Representation[];
+  encodings: Encoding[];
+}
+
+export interface RedirectEntry {
+  kind: 'redirect';
+  /** Canonical path with the trailing slash (percent-encoded); used when the request is not mounted. */
+  location: string;
+}
+
+export interface DirectoryEntry {
+  kind: 'directory';
+  fsPath: string;
+  urlPath: string;
+}
+
+export interface ErrorEntry {
+  kind: 'error';
+  status: 400 | 403 | 404 | 500;
+}
+
+export type Entry = (FileEntry | RedirectEntry | DirectoryEntry | ErrorEntry) & { expires: number };
+
+type Checked = { real: string; stat: fs.Stats } | { status: 403 | 404 | 400 | 500 };
+
+const SIBLING_SUFFIX: Record<Encoding, string> = { br: '.br', gzip: '.gz' };
+const MAX_ENTRIES = 16_384;
+/** Longer request paths are resolved every time: hostile clients must not fill memory with keys. */
+const MAX_CACHED_KEY = 1024;
+
+function realpath(p: string): Promise<string> {
+  return new Promise((resolve, reject) => fs.realpath.native(p, (err, real) => (err ? reject(err) : resolve(real))));
+}
+
+function stat(p: string): Promise<fs.Stats> {
+  return new Promise((resolve, reject) => fs.stat(p, (err, s) => (err ? reject(err) : resolve(s))));
+}
+
+function statusOf(err: unknown): 400 | 403 | 404 | 500 {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return 404;
+    case 'EACCES':
+    case 'EPERM':
+    case 'ELOOP':
+      return 403;
+    case 'ENAMETOOLONG':
+      return 400;
+    default:
+      return 500;
+  }
+}
+
+export class Resolver {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<Entry>>();
+  private inlineBytes = 0;
+  private readonly rootPrefix: string;
+
+  constructor(
+    private readonly options: ResolvedStaticOptions,
+    private readonly policy: HeaderPolicy,
+  ) {
+    this.rootPrefix = options.root === '/' ? '/' : options.root + '/';
+  }
+
+  /** The entry if it is still fresh, without waiting: the hot path. */
+  cached(rawPath: string, now: number): Entry | undefined {
+    const entry = this.entries.get(rawPath);
+    return entry !== undefined && entry.expires > now ? entry : undefined;
+  }
+
+  resolve(rawPath: string): Promise<Entry> {
+    let p = this.pending.get(rawPath);
+    if (!p) {
+      p = this.load(rawPath).finally(() => this.pending.delete(rawPath));
+      this.pending.set(rawPath, p);
+    }
+    return p;
+  }
+
+  /** Bytes held by small files kept in memory. */
+  get inlineCacheBytes(): number {
+    return this.inlineBytes;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  clear(): void {
+    for (const entry of this.entries.values()) this.releaseInline(entry, null);
+    this.entries.clear();
+  }
+
+  private async load(rawPath: string): Promise<Entry> {
+    const previous = this.entries.get(rawPath);
+    let entry: Entry;
+    try {
+      entry = await this.compute(rawPath, previous);
+    } catch {
+      entry = { kind: 'error', status: 500, expires: 0 };
+    }
+    entry.expires = performance.now() + this.options.statCacheMs;
+    if (previous) {
+      this.releaseInline(previous, entry);
+      this.entries.delete(rawPath);
+    } else if (this.entries.size >= MAX_ENTRIES) {
+      // Hostile clients can ask for endless distinct paths: forget the oldest.
+      const oldest = this.entries.keys().next().value as string;
+      this.releaseInline(this.entries.get(oldest)!, null);
+      this.entries.delete(oldest);
+    }
+    const worthKeeping = entry.kind === 'file' || (this.options.statCacheMs > 0 && !(entry.kind === 'error' && entry.status === 400));
+    if (worthKeeping && rawPath.length <= MAX_CACHED_KEY) this.entries.set(rawPath, entry);
+    else if (entry.kind === 'file') this.releaseInline(entry, null);
+    return entry;
+  }
+
+  private async compute(rawPath: string, previous: Entry | undefined): Promise<Entry> {
+    const parsed = parseRequestPath(rawPath);
+    if (!parsed.ok) return { kind: 'error', status: 400, expires: 0 };
+    const { segments } = parsed;
+    if (hasDotSegment(segments) && this.options.dotfiles !== 'allow') {
+      return { kind: 'error', status: this.options.dotfiles === 'deny' ? 403 : 404, expires: 0 };
+    }
+    const joined = this.rootPrefix + segments.join('/');
+    const target = await this.check(segments.length === 0 ? this.options.root : joined);
+    if ('status' in target) return { kind: 'error', status: target.status, expires: 0 };
+
+    const last = segments[segments.length - 1] ?? '';
+    if (target.stat.isDirectory()) {
+      if (!parsed.trailingSlash && segments.length > 0) return { kind: 'redirect', location: encodePath(segments, true), expires: 0 };
+      if (this.options.index !== false) {
+        const index = await this.check(`${target.real}/${this.options.index}`);
+        if ('stat' in index && index.stat.isFile()) return this.fileEntry(index.real, index.stat, this.options.index, previous);
+        if ('status' in index && index.status !== 404) return { kind: 'error', status: index.status, expires: 0 };
+      }
+      if (this.options.listing) return { kind: 'directory', fsPath: target.real, urlPath: encodePath(segments, true), expires: 0 };
+      return { kind: 'error', status: 403, expires: 0 };
+    }
+    if (!target.stat.isFile()) return { kind: 'error', status: 403, expires: 0 }; // FIFOs, devices, sockets
+    if (parsed.trailingSlash) return { kind: 'error', status: 404, expires: 0 };
+    return this.fileEntry(target.real, target.stat, last, previous);
+  }
+
+  /** realpath + stat, refusing what the symlink policy forbids. */
+  private async check(p: string): Promise<Checked> {
+    let real: string;
+    try {
+      real = await realpath(p);
+    } catch (err) {
+      return { status: statusOf(err) };
+    }
+    // `p` is built from the real root and plain names, so it differs from its real path only through a symlink.
+    if (real !== p) {
+      if (this.options.symlinks === 'none') return { status: 403 };
+      if (this.options.symlinks === 'inside' && real !== this.options.root && !real.startsWith(this.rootPrefix)) return { status: 403 };
+    }
+    try {
+      return { real, stat: await stat(real) };
+    } catch (err) {
+      return { status: statusOf(err) };
+    }
+  }
+
+  private async fileEntry(real: string, st: fs.Stats, name: string, previous: Entry | undefined): Promise<Entry> {
+    const prevFile = previous?.kind === 'file' ? previous : null;
+    const contentType = contentTypeFor(name);
+    const variants: Representation[] = [];
+    const encodings: Encoding[] = [];
+    for (const enc of this.options.precompressed) {
+      const sibling = await this.check(real + SIBLING_SUFFIX[enc]);
+      if (!('stat' in sibling) || !sibling.stat.isFile()) continue;
+      const prev = prevFile?.variants.find((v) => v.encoding === enc);
+      variants.push(await this.representation(sibling.real, sibling.stat, contentType, enc, true, prev));
+      encodings.push(enc);
+    }
+    const identity = await this.representation(real, st, contentType, null, variants.length > 0, prevFile?.identity);
+    return { kind: 'file', identity, variants, encodings, expires: 0 };
+  }
+
+  private async representation(
+    real: string,
+    st: fs.Stats,
+    contentType: string,
+    encoding: Encoding | null,
+    vary: boolean,
+    prev: Representation | undefined,
+  ): Promise<Representation> {
+    if (
+      prev &&
+      prev.fsPath === real &&
+      prev.contentType === contentType &&
+      sameVersion(prev.stat, st) &&
+      (prev.fullHeaders.includes('Vary') === vary)
+    ) {
+      return prev;
+    }
+    const inline = await this.readInline(real, st);
+    return makeRepresentation(real, st, contentType, encoding, vary, this.policy, inline);
+  }
+
+  private async readInline(real: string, st: fs.Stats): Promise<Buffer | null> {
+    if (st.size === 0 || st.size > this.options.inlineMaxBytes) return null;
+    if (this.inlineBytes + st.size > this.options.inlineCacheBytes) return null;
+    this.inlineBytes += st.size;
+    try {
+      const data = await fs.promises.readFile(real);
+      // Changed between stat and read: serve it from disk this time rather than mix versions.
+      if (data.length === st.size) return data;
+    } catch {
+      // unreadable now: the body engine will report it
+    }
+    this.inlineBytes -= st.size;
+    return null;
+  }
+
+  /** Gives back the inline bytes of `old` representations that `next` does not reuse. */
+  private releaseInline(old: Entry, next: Entry | null): void {
+    if (old.kind !== 'file') return;
+    const kept = next?.kind === 'file' ? new Set([next.identity, ...next.variants]) : null;
+    for (const rep of [old.identity, ...old.variants]) {
+      if (rep.inline && !kept?.has(rep)) this.inlineBytes -= rep.inline.length;
+    }
+  }
+}

@@ -1,0 +1,120 @@
+// serveStatic as a plain http.createServer handler, as connect middleware and as express middleware.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import { once } from 'node:events';
+import connect from 'connect';
+import express from 'express';
+import { request } from 'undici';
+import { serveStatic, type StaticHandler } from '../src/index.js';
+import { MODE, makeTree, serverQuiet, sha256, testSender, waitFor, type Tree } from './helpers.js';
+
+let tree: Tree;
+let handler: StaticHandler;
+
+beforeAll(() => {
+  tree = makeTree();
+  handler = serveStatic(tree.root, { sender: testSender() });
+});
+
+afterAll(async () => {
+  try {
+    await handler?.close();
+    await handler?.sender.close();
+  } finally {
+    tree?.cleanup();
+  }
+});
+
+async function listen(app: http.RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(app);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+async function get(url: string, headers: Record<string, string> = {}) {
+  const res = await request(url, { headers });
+  return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+}
+
+describe(`serveStatic as middleware (${MODE})`, () => {
+  it('works as a plain http.createServer handler', async () => {
+    const s = await listen(handler as http.RequestListener);
+    try {
+      const res = await get(`${s.url}/large.bin`);
+      expect(sha256(res.body)).toBe(sha256(tree.files['large.bin']!));
+      expect((await get(`${s.url}/missing`)).status).toBe(404);
+      expect((await get(`${s.url}/sub`)).headers.location).toBe('/sub/');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('works under connect, mounted, falling through to the next middleware', async () => {
+    const app = connect();
+    app.use('/static', handler as connect.NextHandleFunction);
+    app.use((_req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.statusCode = 404;
+      res.end('fell through');
+    });
+    const s = await listen(app as unknown as http.RequestListener);
+    try {
+      const res = await get(`${s.url}/static/medium.bin`, { range: 'bytes=10-19' });
+      expect(res.status).toBe(206);
+      expect(sha256(res.body)).toBe(sha256(tree.files['medium.bin']!.subarray(10, 20)));
+      const missing = await get(`${s.url}/static/nope.txt`);
+      expect(missing.body.toString()).toBe('fell through');
+      // The redirect keeps the mount path.
+      const redirect = await get(`${s.url}/static/sub?q=1`);
+      expect(redirect.status).toBe(301);
+      expect(redirect.headers.location).toBe('/static/sub/?q=1');
+      expect((await get(`${s.url}/static/.secret`)).status).toBe(403);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('works under express, with routes before and after it and POST passing through', async () => {
+    const app = express();
+    app.get('/api', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use('/files', handler);
+    app.post('/files/large.bin', (_req, res) => {
+      res.status(201).send('posted');
+    });
+    app.use((_req: express.Request, res: express.Response) => {
+      res.status(404).send('express 404');
+    });
+    const s = await listen(app as unknown as http.RequestListener);
+    try {
+      expect((await get(`${s.url}/api`)).body.toString()).toBe('{"ok":true}');
+      const big = await get(`${s.url}/files/large.bin`);
+      expect(big.status).toBe(200);
+      expect(sha256(big.body)).toBe(sha256(tree.files['large.bin']!));
+      const small = await get(`${s.url}/files/small.txt`);
+      expect(small.body.equals(tree.files['small.txt']!)).toBe(true);
+      expect(small.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(small.headers['x-powered-by']).toBe('Express'); // headers set before us are kept
+      const post = await request(`${s.url}/files/large.bin`, { method: 'POST' });
+      expect(post.statusCode).toBe(201);
+      expect(await post.body.text()).toBe('posted');
+      expect((await get(`${s.url}/files/missing`)).body.toString()).toBe('express 404');
+      const redirect = await get(`${s.url}/files/sub`);
+      expect(redirect.headers.location).toBe('/files/sub/');
+      const notModified = await get(`${s.url}/files/large.bin`, { 'if-none-match': String(big.headers.etag) });
+      expect(notModified.status).toBe(304);
+      await waitFor(() => serverQuiet({ fileServer: { stats: () => ({ sender: handler.sender.stats(), files: handler.stats().files }) } } as never), 10_000, 'quiet');
+    } finally {
+      await s.close();
+    }
+  });
+});
