@@ -18,6 +18,10 @@ export interface RingBackend {
   readonly description: string;
   sendZc(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, zcFlags: number, userData: number): number;
   send(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, userData: number): number;
+  /** SEND_ZC from the buffer registered at `bufIndex` (`buf`); offset/length inside it. Optional. */
+  sendZcFixed?(fd: number, bufIndex: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, zcFlags: number, userData: number): number;
+  registerBufferSlots?(count: number): number;
+  updateBuffer?(index: number, buf: Uint8Array | null): number;
   sendtoZc(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, zcFlags: number, port: number, address: string, userData: number): number;
   cancel(userData: number): number;
   /** IORING_OP_SPLICE (see @zcsend/native). Optional: fakes may leave it out. */
@@ -95,6 +99,10 @@ export function openNativeRing(
       description: ring.setupFlags.join('|') || 'default',
       sendZc: (fd, buf, offset, length, msgFlags, zcFlags, userData) => ring.sendZc(fd, buf, offset, length, msgFlags, zcFlags, userData),
       send: (fd, buf, offset, length, msgFlags, userData) => ring.send(fd, buf, offset, length, msgFlags, userData),
+      sendZcFixed: (fd, bufIndex, buf, offset, length, msgFlags, zcFlags, userData) =>
+        ring.sendZcFixed(fd, bufIndex, buf, offset, length, msgFlags, zcFlags, userData),
+      registerBufferSlots: (count) => ring.registerBufferSlots(count),
+      updateBuffer: (index, buf) => ring.updateBuffer(index, buf),
       sendtoZc: (fd, buf, offset, length, msgFlags, zcFlags, port, address, userData) =>
         ring.sendtoZc(fd, buf, offset, length, msgFlags, zcFlags, port, address, userData),
       cancel: (userData) => ring.cancel(userData),

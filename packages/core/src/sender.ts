@@ -29,10 +29,17 @@ import { emptyStats, type SenderStats } from './stats.js';
 
 const { ECANCELED, ENOMEM, EOPNOTSUPP, EAGAIN, EINTR } = osConstants.errno;
 const EMPTY = Buffer.alloc(0);
+/** Registered-buffer table size, created sparse on first registerBuffer(). */
+const BUFFER_SLOTS = 1024;
 
 export interface SendOptions {
   /** Override the Sender's threshold for this send. */
   threshold?: number;
+  /**
+   * Slot from registerBuffer() whose buffer `data` lies in: SEND_ZC then uses the registered
+   * buffer (IORING_RECVSEND_FIXED_BUF: pages pinned once, not per send).
+   */
+  fixedBuffer?: number;
 }
 
 /** What happened to one `send()`, available once the kernel let go of its buffer. */
@@ -69,6 +76,8 @@ interface Job {
   acked: number;
   liveOps: number;
   forcePlain: boolean;
+  /** Registered-buffer slot `data` lies in, or -1. */
+  fixedSlot: number;
   settled: boolean;
   failed: boolean;
   report: SendReport;
@@ -136,6 +145,9 @@ export class Sender {
   private readonly fdTargets = new Map<number, Target>();
   private readonly busyTargets = new Set<Target>();
   private readonly peers = new PeerVerdicts();
+  /** Registered buffers by slot (null: free); the table is created on first use. */
+  private registered: Array<Uint8Array | null> | null = null;
+  private readonly freeSlots: number[] = [];
   private nextId = 1;
   private unreleasedJobs = 0;
   private inBatch = false;
@@ -200,7 +212,9 @@ export class Sender {
   send(socket: net.Socket | number, data: Uint8Array, opts: SendOptions = {}): SendHandle {
     assertBytes(data);
     const threshold = opts.threshold ?? this.options.threshold;
+    const fixedSlot = opts.fixedBuffer === undefined ? -1 : this.checkFixed(opts.fixedBuffer, data);
     const { job, handle } = this.newJob(data);
+    job.fixedSlot = fixedSlot;
     if (this.state !== 'open') {
       this.failJob(job, new ZcSendError('ZCSEND_ERR_SENDER_CLOSED', 'the sender is closed'));
       return handle;
@@ -289,6 +303,54 @@ export class Sender {
     return handle;
   }
 
+  /**
+   * Register `buf` with the ring (pinned once) and return its slot for `send(..., { fixedBuffer })`,
+   * or -1 when that is not possible here (copy backend, no fixed buffers, RLIMIT_MEMLOCK): the
+   * caller then sends it as an ordinary buffer. Only anonymous memory qualifies (a
+   * Buffer.allocUnsafeSlow allocation is; a file mapping is not).
+   */
+  registerBuffer(buf: Uint8Array): number {
+    assertBytes(buf);
+    const ring = this.ring;
+    if (!ring?.features.fixedBuffers || !ring.registerBufferSlots || !ring.updateBuffer || this.state !== 'open') return -1;
+    if (!this.registered) {
+      if (ring.registerBufferSlots(BUFFER_SLOTS) < 0) return -1;
+      this.registered = new Array<Uint8Array | null>(BUFFER_SLOTS).fill(null);
+      for (let i = BUFFER_SLOTS - 1; i >= 0; i--) this.freeSlots.push(i);
+    }
+    const slot = this.freeSlots.pop();
+    if (slot === undefined) return -1;
+    const rc = ring.updateBuffer(slot, buf);
+    if (rc < 0) {
+      this.freeSlots.push(slot);
+      this.countFallback(null, rc === -ENOMEM ? 'memlock' : 'unsupported');
+      return -1;
+    }
+    this.registered[slot] = buf;
+    return slot;
+  }
+
+  /**
+   * Give the slot back. The kernel keeps a replaced buffer until its last op lets go, and every
+   * op keeps its own reference to the memory, so this is safe with sends still in flight.
+   */
+  unregisterBuffer(slot: number): void {
+    if (!this.registered || this.registered[slot] === undefined || this.registered[slot] === null) return;
+    this.registered[slot] = null;
+    if (this.state !== 'closed') this.ring?.updateBuffer?.(slot, null);
+    this.freeSlots.push(slot);
+  }
+
+  private checkFixed(slot: number, data: Uint8Array): number {
+    const base = Number.isInteger(slot) ? this.registered?.[slot] : null;
+    if (!base) throw new ZcSendError('ZCSEND_ERR_INVALID_ARG', `fixedBuffer ${slot} is not a registered buffer slot`);
+    const start = data.byteOffset - base.byteOffset;
+    if (data.buffer !== base.buffer || start < 0 || start + data.byteLength > base.byteLength) {
+      throw new ZcSendError('ZCSEND_ERR_INVALID_ARG', `data does not lie inside the buffer registered at slot ${slot}`);
+    }
+    return slot;
+  }
+
   /** Cancel everything queued or in flight on this socket; its pending sends reject with `err`. */
   cancel(socket: net.Socket | number, err?: ZcSendError): void {
     const target = typeof socket === 'number' ? this.fdTargets.get(socket) : this.socketTargets.get(socket);
@@ -349,6 +411,7 @@ export class Sender {
       acked: 0,
       liveOps: 0,
       forcePlain: false,
+      fixedSlot: -1,
       settled: false,
       failed: false,
       report: { bytes: 0, ops: 0, zcOps: 0, plainOps: 0, copiedOps: 0, path: 'io_uring', fallbackReason: null, error: null },
@@ -535,9 +598,17 @@ export class Sender {
     const zc = !job.forcePlain && target.plainReason === null;
     const length = Math.min(this.options.chunkSize, job.end - job.next);
     const op = this.newOp(job, target, zc, job.next, length);
-    const rc = zc
-      ? ring.sendZc(target.fd, job.data, op.offset, length, MSG_WAITALL, this.zcFlags, op.id)
-      : ring.send(target.fd, job.data, op.offset, length, MSG_WAITALL, op.id);
+    const base = zc && job.fixedSlot >= 0 ? this.registered?.[job.fixedSlot] : null;
+    let rc: number;
+    if (base && ring.sendZcFixed) {
+      const offsetInBase = job.data.byteOffset - base.byteOffset + op.offset;
+      rc = ring.sendZcFixed(target.fd, job.fixedSlot, base, offsetInBase, length, MSG_WAITALL, this.zcFlags, op.id);
+      if (rc >= 0) this.counters.fixedOpsSubmitted++;
+    } else if (zc) {
+      rc = ring.sendZc(target.fd, job.data, op.offset, length, MSG_WAITALL, this.zcFlags, op.id);
+    } else {
+      rc = ring.send(target.fd, job.data, op.offset, length, MSG_WAITALL, op.id);
+    }
     if (rc < 0) {
       this.dropUnsubmittedOp(op);
       this.failTarget(target, errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', 'could not queue the send'), true);

@@ -13,6 +13,8 @@ export interface SenderStats {
   opsFailed: number;
   /** SEND_ZC ops (each owes at most one notification). */
   zcOpsSubmitted: number;
+  /** SEND_ZC ops that used a registered buffer. */
+  fixedOpsSubmitted: number;
   /** Notification CQEs received. */
   notifications: number;
   bytesSent: number;
@@ -45,6 +47,7 @@ export function emptyStats(backend: 'io_uring' | 'copy'): SenderStats {
     opsReleased: 0,
     opsFailed: 0,
     zcOpsSubmitted: 0,
+    fixedOpsSubmitted: 0,
     notifications: 0,
     bytesSent: 0,
     bytesZeroCopy: 0,

@@ -3,7 +3,7 @@ import { CANCEL_TAG_HI, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF } from './constant
 
 /** One SQE as the fake ring recorded it. */
 export interface FakeSqe {
-  op: 'sendZc' | 'send' | 'sendtoZc' | 'cancel' | 'splice';
+  op: 'sendZc' | 'sendZcFixed' | 'send' | 'sendtoZc' | 'cancel' | 'splice';
   fd: number;
   userData: number;
   offset: number;
@@ -15,6 +15,7 @@ export interface FakeSqe {
   submitted: boolean;
   port?: number;
   address?: string;
+  bufIndex?: number;
 }
 
 export interface FakeRingOptions {
@@ -23,6 +24,8 @@ export interface FakeRingOptions {
   failQueueWith?: number;
   /** Make submit() return this instead of the count. */
   submitResult?: number;
+  /** Make buffer registration fail with this -errno (e.g. -12 ENOMEM for RLIMIT_MEMLOCK). */
+  failRegisterWith?: number;
 }
 
 /**
@@ -66,6 +69,27 @@ export class FakeRing implements RingBackend {
 
   sendZc(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, zcFlags: number, userData: number): number {
     return this.queue({ op: 'sendZc', fd, userData, offset, length, msgFlags, zcFlags, buf: buf.subarray(offset, offset + length) });
+  }
+
+  /** Registered buffers by slot, as registerBufferSlots/updateBuffer left them. */
+  buffers: Array<Uint8Array | null> | null = null;
+
+  registerBufferSlots(count: number): number {
+    if (this.options.failRegisterWith) return this.options.failRegisterWith;
+    this.buffers = new Array<Uint8Array | null>(count).fill(null);
+    return 0;
+  }
+
+  updateBuffer(index: number, buf: Uint8Array | null): number {
+    if (this.options.failRegisterWith) return this.options.failRegisterWith;
+    if (!this.buffers || index < 0 || index >= this.buffers.length) return -22; // EINVAL
+    this.buffers[index] = buf;
+    return 0;
+  }
+
+  sendZcFixed(fd: number, bufIndex: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, zcFlags: number, userData: number): number {
+    if (this.buffers?.[bufIndex] !== buf) return -14; // EFAULT: not the registered buffer
+    return this.queue({ op: 'sendZcFixed', fd, userData, offset, length, msgFlags, zcFlags, buf: buf.subarray(offset, offset + length), bufIndex });
   }
 
   send(fd: number, buf: Uint8Array, offset: number, length: number, msgFlags: number, userData: number): number {

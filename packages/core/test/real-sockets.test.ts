@@ -225,6 +225,26 @@ describe.runIf(MODE === 'copy' || URING)(`Sender on real sockets (${MODE})`, () 
     await h.released;
   });
 
+  it('sends slices of a registered buffer (fixed-buffer SEND_ZC) byte-exact', async () => {
+    const sender = newSender();
+    const { sender: sock, receiver } = await pair();
+    const base = Buffer.allocUnsafeSlow(12 * MiB);
+    randomBytes(12 * MiB).copy(base);
+    const slot = sender.registerBuffer(base);
+    if (MODE === 'uring') expect(slot).toBeGreaterThanOrEqual(0);
+    else expect(slot).toBe(-1);
+    const slices = [base.subarray(0, 5 * MiB), base.subarray(3 * MiB + 17, 12 * MiB), base.subarray(1, 2)];
+    const received = receive(receiver, slices.reduce((n, s) => n + s.length, 0));
+    const opts = slot >= 0 ? { fixedBuffer: slot } : {};
+    const handles = slices.map((s) => sender.send(sock, s, { ...opts, threshold: 0 }));
+    await Promise.all(handles.map((h) => h.released));
+    expect((await received).sha256).toBe(sha256(...slices));
+    if (MODE === 'uring') expect(sender.stats().fixedOpsSubmitted).toBeGreaterThanOrEqual(3);
+    sender.unregisterBuffer(slot);
+    await sender.close();
+    expectQuiet(sender.stats());
+  });
+
   it('close() waits until every notification is in', async () => {
     const sender = newSender();
     const { sender: sock, receiver } = await pair();

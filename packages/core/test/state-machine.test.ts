@@ -415,4 +415,38 @@ describe('dual-CQE state machine (fake ring)', () => {
     expect(sender.stats()).toMatchObject({ inFlightOps: 0, violations: 0 });
     expect(sender.ringOps()).toBeNull();
   });
+
+  it('sends slices of a registered buffer with fixed-buffer SEND_ZC', async () => {
+    const { sender, ring } = setup({ chunkSize: 64 * 1024 });
+    const base = Buffer.allocUnsafeSlow(256 * 1024).fill(7);
+    const slot = sender.registerBuffer(base);
+    expect(slot).toBeGreaterThanOrEqual(0);
+    expect(ring.buffers![slot]).toBe(base);
+    const slice = base.subarray(100_000, 200_000);
+    const h = sender.send(FD, slice, { fixedBuffer: slot });
+    for (let i = 0; i < 2; i++) {
+      const sqe = ring.submitted('sendZcFixed')[i]!;
+      expect(sqe).toMatchObject({ bufIndex: slot, offset: 100_000 + i * 64 * 1024 });
+      ring.first(sqe.userData, sqe.length).notif(sqe.userData).flush();
+    }
+    expect(await h.released).toMatchObject({ bytes: 100_000, zcOps: 2 });
+    expect(sender.stats().fixedOpsSubmitted).toBe(2);
+    expect(() => sender.send(FD, Buffer.alloc(10), { fixedBuffer: slot })).toThrow(expect.objectContaining({ code: 'ZCSEND_ERR_INVALID_ARG' }));
+    sender.unregisterBuffer(slot);
+    expect(ring.buffers![slot]).toBeNull();
+    expect(() => sender.send(FD, slice, { fixedBuffer: slot })).toThrow(expect.objectContaining({ code: 'ZCSEND_ERR_INVALID_ARG' }));
+    expectQuiet(sender.stats());
+  });
+
+  it('returns -1 from registerBuffer when the kernel refuses to pin (RLIMIT_MEMLOCK), counting the fallback', () => {
+    const { sender } = setup({}, { failRegisterWith: -ENOMEM });
+    expect(sender.registerBuffer(Buffer.allocUnsafeSlow(4096))).toBe(-1);
+    const { sender: s2, ring: r2 } = setup();
+    r2.options.failRegisterWith = undefined;
+    const slot = s2.registerBuffer(Buffer.allocUnsafeSlow(4096));
+    r2.options.failRegisterWith = -ENOMEM;
+    expect(s2.registerBuffer(Buffer.allocUnsafeSlow(4096))).toBe(-1);
+    expect(s2.stats().fallbacks.memlock).toBe(1);
+    expect(slot).toBe(0);
+  });
 });
