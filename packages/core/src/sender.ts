@@ -304,6 +304,22 @@ export class Sender {
   }
 
   /**
+   * Why a large send on this socket would not use SEND_ZC now, or null when it would: no ring,
+   * an ineligible socket, or the adaptive verdict (loopback peer, peer or socket seen copying).
+   * Lets adapters leave such bodies to their framework's own write path.
+   */
+  plainReasonFor(socket: net.Socket): FallbackReason | null {
+    if (!this.ring) return this.copyReason();
+    const eligibility = socketEligibility(socket);
+    if (eligibility.reason) return eligibility.reason;
+    const target = this.socketTargets.get(socket);
+    if (target) return target.plainReason;
+    if (!this.options.adaptive) return null;
+    if (isLoopbackAddress(socket.remoteAddress)) return 'loopback';
+    return this.peers.isCopied(socket.remoteAddress) ? 'copied' : null;
+  }
+
+  /**
    * Register `buf` with the ring (pinned once) and return its slot for `send(..., { fixedBuffer })`,
    * or -1 when that is not possible here (copy backend, no fixed buffers, RLIMIT_MEMLOCK): the
    * caller then sends it as an ordinary buffer. Only anonymous memory qualifies (a
@@ -723,16 +739,17 @@ export class Sender {
   }
 
   private onRawCqe(userData: number, raw: RawOp, res: number, flags: number): void {
-    if (!(flags & IORING_CQE_F_MORE)) {
-      this.rawOps.delete(userData);
-      this.checkIdleRef();
-    }
+    const last = !(flags & IORING_CQE_F_MORE);
+    if (last) this.rawOps.delete(userData);
     try {
       raw.onComplete(res, flags);
     } catch (err) {
       this.violation('handler-error', userData, res, flags);
       violationChannel.publish({ kind: 'raw-handler-error', error: err });
     }
+    // Only after the handler: it may queue the next ops of the same transfer, and close() must
+    // not see a drained table (and close the ring) in between.
+    if (last) this.checkIdleRef();
   }
 
   /**

@@ -98,10 +98,13 @@ describe.runIf(MODE === 'copy' || URING)(`Sender on real sockets (${MODE})`, () 
     const report = await sender.send(sock, data).released;
     expect((await received).sha256).toBe(sha256(data));
     if (MODE === 'uring') {
+      expect(sender.plainReasonFor(sock)).toBe('loopback');
+      expect(newSender({ adaptive: false }).plainReasonFor(sock)).toBeNull();
       expect(report).toMatchObject({ zcOps: 0, fallbackReason: 'loopback', path: 'io_uring' });
       expect(sender.stats().fallbacks.loopback).toBe(1);
     } else {
       expect(report.path).toBe('copy');
+      expect(sender.plainReasonFor(sock)).toBe('disabled');
     }
   });
 
