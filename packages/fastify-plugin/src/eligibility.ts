@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { FastifyReply } from 'fastify';
-import { isLoopbackAddress, type Sender } from '@zcsend/core';
+import { type Sender } from '@zcsend/core';
 
 /** Why a reply body was left to Fastify. Counted in `stats().replies.bypassed`. */
 export type BypassReason =
@@ -25,6 +25,8 @@ export type BypassReason =
    * use plain sends, so Fastify's own write (headers and body in one syscall) is cheaper.
    */
   | 'loopback'
+  /** Adaptive mode and a peer (or this socket) whose zero-copy sends the kernel reported as copied. */
+  | 'copied'
   /** The plugin (or its Sender) is closing. */
   | 'closing'
   /** The file stream was already read from, has an encoding, or no usable path/range. */
@@ -95,7 +97,10 @@ export function whenResponseHasSocket(res: http.ServerResponse, connection: net.
  */
 export function noGainBypass(sender: Sender, socket: net.Socket): BypassReason | null {
   if (sender.backend === 'copy') return 'copy-backend';
-  if (sender.adaptive && isLoopbackAddress(socket.remoteAddress)) return 'loopback';
+  // The Sender's adaptive verdict: loopback peers, and peers or sockets the kernel was seen copying for.
+  const plain = sender.plainReasonFor(socket);
+  if (plain === 'loopback') return 'loopback';
+  if (plain === 'copied') return 'copied';
   return null;
 }
 
