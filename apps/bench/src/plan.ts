@@ -1,0 +1,62 @@
+// How much each mode measures. Full: about 12 minutes on 2 cores; quick: about 2½; smoke: seconds,
+// for the test that checks the harness end to end (it proves the plumbing, not the numbers).
+import type { Mode } from './results.js';
+import { KiB, MiB } from './units.js';
+
+export interface Plan {
+  mode: Mode;
+  rounds: number;
+  /** Measured seconds per run. */
+  seconds: number;
+  /** Unmeasured load on each competitor before the rounds of a grid point (caches, JIT, TCP windows). */
+  warmupSeconds: number;
+  sender: { chunks: number[]; seconds: number; warmupSeconds: number };
+  files: { sizes: number[]; connections: number[] };
+  fastify: { sizes: number[]; connections: number };
+}
+
+export function planFor(mode: Mode): Plan {
+  switch (mode) {
+    case 'full':
+      return {
+        mode,
+        rounds: 3,
+        seconds: 2,
+        warmupSeconds: 0.5,
+        sender: { chunks: [4 * KiB, 64 * KiB, 1 * MiB, 4 * MiB], seconds: 2, warmupSeconds: 0.25 },
+        files: { sizes: [4 * KiB, 64 * KiB, 1 * MiB, 16 * MiB], connections: [16, 256] },
+        fastify: { sizes: [1 * KiB, 64 * KiB, 1 * MiB, 16 * MiB], connections: 16 },
+      };
+    case 'quick':
+      return {
+        mode,
+        rounds: 2,
+        seconds: 0.5,
+        warmupSeconds: 0.25,
+        sender: { chunks: [4 * KiB, 64 * KiB, 1 * MiB, 4 * MiB], seconds: 0.4, warmupSeconds: 0.1 },
+        files: { sizes: [4 * KiB, 64 * KiB, 1 * MiB, 16 * MiB], connections: [16, 256] },
+        fastify: { sizes: [1 * KiB, 64 * KiB, 1 * MiB, 16 * MiB], connections: 16 },
+      };
+    case 'smoke':
+      return {
+        mode,
+        rounds: 1,
+        seconds: 0.5,
+        warmupSeconds: 0.2,
+        sender: { chunks: [64 * KiB], seconds: 0.3, warmupSeconds: 0.05 },
+        files: { sizes: [4 * KiB], connections: [16] },
+        fastify: { sizes: [4 * KiB], connections: 16 },
+      };
+  }
+}
+
+/** Command-line overrides (--rounds, --seconds) applied to every suite. */
+export function withOverrides(plan: Plan, overrides: { rounds?: number; seconds?: number }): Plan {
+  const next = structuredClone(plan);
+  if (overrides.rounds !== undefined) next.rounds = overrides.rounds;
+  if (overrides.seconds !== undefined) {
+    next.seconds = overrides.seconds;
+    next.sender.seconds = overrides.seconds;
+  }
+  return next;
+}
