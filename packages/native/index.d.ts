@@ -57,6 +57,8 @@ export declare class NativeRing {
   sendtoZc(fd: number, buf: ArrayBufferView, offset: number, length: number, msgFlags: number, zcFlags: number, port: number, address: string, userData: number): number;
   /** IORING_OP_SPLICE. With SPLICE_F_FD_IN_FIXED in spliceFlags fdIn is a file-table slot; with IOSQE_FIXED_FILE in sqeFlags fdOut is. offIn -1 = current position. */
   splice(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number, spliceFlags: number, sqeFlags: number, userData: number): number;
+  /** One-shot IORING_OP_POLL_ADD; `res` is the ready mask (e.g. POLLOUT = 4). With IOSQE_FIXED_FILE in sqeFlags `fd` is a slot. */
+  pollAdd(fd: number, events: number, sqeFlags: number, userData: number): number;
   /** IORING_OP_ASYNC_CANCEL by user_data. Its own CQE carries userDataHi = constants.CANCEL_TAG_HI. */
   cancel(userData: number): number;
   /** Sparse registered-buffer table of `count` slots (replaces none; call once). */

@@ -214,6 +214,22 @@ Napi::Value Ring::Splice(const Napi::CallbackInfo& info) {
   return Result(info.Env(), 0);
 }
 
+// pollAdd(fd, events, sqeFlags, userData): one-shot IORING_OP_POLL_ADD; `res` is the ready
+// mask. With IOSQE_FIXED_FILE in sqeFlags `fd` is a file-table slot. Linked before a splice
+// into a non-blocking socket, it waits for writability (splice itself returns -EAGAIN).
+Napi::Value Ring::PollAdd(const Napi::CallbackInfo& info) {
+  const int fd = FdArg(info, 0, "fd");
+  const auto events = static_cast<unsigned>(IntArg(info, 1, "events", 0, UINT16_MAX));
+  const auto sqe_flags = static_cast<uint8_t>(IntArg(info, 2, "sqeFlags", 0, UINT8_MAX));
+  const uint32_t user_data = U32Arg(info, 3, "userData");
+  io_uring_sqe* sqe;
+  if (const int err = AcquireSqe(&sqe)) return Result(info.Env(), err);
+  io_uring_prep_poll_add(sqe, fd, events);
+  sqe->flags = sqe_flags;
+  SetUserData(sqe, user_data);
+  return Result(info.Env(), 0);
+}
+
 // cancel(userData): its own CQE carries userDataHi = CANCEL_TAG_HI.
 Napi::Value Ring::Cancel(const Napi::CallbackInfo& info) {
   const uint32_t target = U32Arg(info, 0, "userData");

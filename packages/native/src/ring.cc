@@ -93,6 +93,7 @@ Napi::Function Ring::Define(Napi::Env env) {
           InstanceMethod("sendmsgZc", &Ring::SendmsgZc),
           InstanceMethod("sendtoZc", &Ring::SendtoZc),
           InstanceMethod("splice", &Ring::Splice),
+          InstanceMethod("pollAdd", &Ring::PollAdd),
           InstanceMethod("cancel", &Ring::Cancel),
           InstanceMethod("registerBufferSlots", &Ring::RegisterBufferSlots),
           InstanceMethod("updateBuffer", &Ring::UpdateBuffer),

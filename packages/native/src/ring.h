@@ -71,6 +71,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
   Napi::Value SendmsgZc(const Napi::CallbackInfo& info);
   Napi::Value SendtoZc(const Napi::CallbackInfo& info);
   Napi::Value Splice(const Napi::CallbackInfo& info);
+  Napi::Value PollAdd(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Submit(const Napi::CallbackInfo& info);
 
