@@ -26,6 +26,8 @@ export interface RingBackend {
   cancel(userData: number): number;
   /** IORING_OP_SPLICE (see @zcsend/native). Optional: fakes may leave it out. */
   splice?(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number, spliceFlags: number, sqeFlags: number, userData: number): number;
+  /** One-shot IORING_OP_POLL_ADD (res = ready mask); with IOSQE_FIXED_FILE `fd` is a slot. Optional. */
+  pollAdd?(fd: number, events: number, sqeFlags: number, userData: number): number;
   registerFileSlots?(count: number): number;
   updateFile?(index: number, fd: number): number;
   submit(): number;
@@ -108,6 +110,7 @@ export function openNativeRing(
       cancel: (userData) => ring.cancel(userData),
       splice: (fdIn, offIn, fdOut, offOut, length, spliceFlags, sqeFlags, userData) =>
         ring.splice(fdIn, offIn, fdOut, offOut, length, spliceFlags, sqeFlags, userData),
+      pollAdd: (fd, events, sqeFlags, userData) => ring.pollAdd(fd, events, sqeFlags, userData),
       registerFileSlots: (count) => ring.registerFileSlots(count),
       updateFile: (index, fd) => ring.updateFile(index, fd),
       submit: () => ring.submit(),

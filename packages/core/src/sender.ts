@@ -397,6 +397,12 @@ export class Sender {
     const reason =
       err instanceof ZcSendError ? err : new ZcSendError('ZCSEND_ERR_SENDER_CLOSED', 'the sender was destroyed', { cause: err });
     for (const target of [...this.busyTargets]) this.failTarget(target, reason, false);
+    // File-engine chains (splice, poll) may wait on a stalled peer forever: cancel them too. Their
+    // owners see -ECANCELED and settle; close() then waits for the last CQE.
+    if (this.ring && this.rawOps.size > 0) {
+      for (const id of this.rawOps.keys()) this.ring.cancel(id);
+      this.requestSubmit();
+    }
     return this.close();
   }
 

@@ -3,7 +3,7 @@ import { CANCEL_TAG_HI, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF } from './constant
 
 /** One SQE as the fake ring recorded it. */
 export interface FakeSqe {
-  op: 'sendZc' | 'sendZcFixed' | 'send' | 'sendtoZc' | 'cancel' | 'splice';
+  op: 'sendZc' | 'sendZcFixed' | 'send' | 'sendtoZc' | 'cancel' | 'splice' | 'pollAdd';
   fd: number;
   userData: number;
   offset: number;
@@ -16,6 +16,8 @@ export interface FakeSqe {
   port?: number;
   address?: string;
   bufIndex?: number;
+  /** splice: the input fd (or slot); `fd` is the output. */
+  fdIn?: number;
 }
 
 export interface FakeRingOptions {
@@ -26,6 +28,8 @@ export interface FakeRingOptions {
   submitResult?: number;
   /** Make buffer registration fail with this -errno (e.g. -12 ENOMEM for RLIMIT_MEMLOCK). */
   failRegisterWith?: number;
+  /** What registerFileSlots returns (default 0). */
+  registerFilesResult?: number;
 }
 
 /**
@@ -104,8 +108,35 @@ export class FakeRing implements RingBackend {
 
   splice(fdIn: number, offIn: number, fdOut: number, _offOut: number, length: number, spliceFlags: number, sqeFlags: number, userData: number): number {
     // fd is the output; offset the input offset; flags ride in msgFlags/zcFlags for inspection.
-    void fdIn;
-    return this.queue({ op: 'splice', fd: fdOut, userData, offset: offIn, length, msgFlags: spliceFlags, zcFlags: sqeFlags, buf: null });
+    return this.queue({ op: 'splice', fd: fdOut, fdIn, userData, offset: offIn, length, msgFlags: spliceFlags, zcFlags: sqeFlags, buf: null });
+  }
+
+  /** POLL_ADD: events ride in msgFlags, SQE flags in zcFlags. */
+  pollAdd(fd: number, events: number, sqeFlags: number, userData: number): number {
+    return this.queue({ op: 'pollAdd', fd, userData, offset: 0, length: 0, msgFlags: events, zcFlags: sqeFlags, buf: null });
+  }
+
+  /** The registered-file table: slot -> fd (absent = empty), once registerFileSlots succeeded. */
+  files: Map<number, number> | null = null;
+  fileSlotCount = 0;
+
+  registerFileSlots(count: number): number {
+    if (this.closed) return -77; // EBADFD
+    if (this.files) return -16; // EBUSY: one table per ring
+    const rc = this.options.registerFilesResult ?? 0;
+    if (rc < 0) return rc;
+    this.files = new Map();
+    this.fileSlotCount = count;
+    return 0;
+  }
+
+  updateFile(index: number, fd: number): number {
+    if (this.closed) return -77;
+    if (!this.files) return -6; // ENXIO: no table
+    if (index < 0 || index >= this.fileSlotCount) return -22; // EINVAL
+    if (fd === -1) this.files.delete(index);
+    else this.files.set(index, fd);
+    return 0;
   }
 
   cancel(userData: number): number {

@@ -132,26 +132,34 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
       if (engine === 'copy') {
         expect(sent.every((r) => r.engine === 'copy' && r.fallbackReason === null)).toBe(true);
         expect(stats.cache.loads).toBe(0);
+      } else if (engine === 'splice' && MODE === 'uring') {
+        // files-splice*.test.ts test the splice engine itself.
+        expect([...sent, ...smallResults].every((r) => r.engine === 'splice' && r.fallbackReason === null)).toBe(true);
       } else if (engine === 'splice') {
-        // Not implemented yet: served by copy and counted as a fallback, never faked.
+        // No ring: served by copy and counted as a fallback, never faked.
         expect(sent.every((r) => r.engine === 'copy' && r.fallbackReason === 'splice-unavailable')).toBe(true);
         expect(stats.fallbacks['splice-unavailable']).toBe(sent.length + smallResults.length);
+      } else if (engine === 'auto' && MODE === 'uring') {
+        // auto: the 3 MiB file by splice (at least spliceMinBytes), the small one from the cache at once.
+        expect(sent.every((r) => r.engine === 'splice' && r.fallbackReason === null)).toBe(true);
+        expect(smallResults.map((r) => [r.engine, r.cacheHit])).toEqual([['zc-cache', false], ['zc-cache', true]]);
       } else if (engine === 'zc-cache') {
         expect(sent.every((r) => r.engine === 'zc-cache')).toBe(true);
         expect(sent.map((r) => r.cacheHit)).toEqual([false, true, true, true, true]);
         expect(smallResults.map((r) => r.cacheHit)).toEqual([false, true]);
         expect(stats.cache).toMatchObject({ loads: 2, misses: 2, hits: 5, entries: 2, bytes: medium.length + small.length });
       } else {
-        // auto: the 3 MiB file is copied on its first request and cached from its second; the small one at once.
+        // auto without splice: the 3 MiB file is copied on its first request and cached from its second; the small one at once.
         expect(sent.map((r) => r.engine)).toEqual(['copy', 'zc-cache', 'zc-cache', 'zc-cache', 'zc-cache']);
         expect(sent.map((r) => r.cacheHit)).toEqual([false, false, true, true, true]);
         expect(smallResults.map((r) => [r.engine, r.cacheHit])).toEqual([['zc-cache', false], ['zc-cache', true]]);
       }
-      expect(stats.byEngine.copy.bytes + stats.byEngine['zc-cache'].bytes).toBe(
+      expect(stats.byEngine.copy.bytes + stats.byEngine['zc-cache'].bytes + stats.byEngine.splice.bytes).toBe(
         [...results, ...smallResults].reduce((n, r) => n + r.bytes, 0),
       );
-      if (MODE === 'uring') expect(f.sender.stats().zcOpsSubmitted).toBeGreaterThan(0);
-      else expect(f.sender.stats().copyWrites).toBeGreaterThan(0);
+      if (MODE === 'copy') expect(f.sender.stats().copyWrites).toBeGreaterThan(0);
+      else if (engine === 'copy' || engine === 'zc-cache') expect(f.sender.stats().zcOpsSubmitted).toBeGreaterThan(0);
+      else expect(stats.byEngine.splice.bytes).toBeGreaterThan(0);
       await expectQuiet(f);
       expect(f.stats().cache).toMatchObject({ entries: 0, bytes: 0 });
     });
@@ -193,7 +201,7 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
     const forced = newFileSender({ engine: 'zc-cache', cacheBytes: 2 * MiB });
     const [r1] = await fetchRanges(forced, mediumRef, medium, [[0, medium.length]]);
     expect(r1).toMatchObject({ engine: 'copy', fallbackReason: 'too-large-for-cache' });
-    const auto = newFileSender({ cacheBytes: 2 * MiB });
+    const auto = newFileSender({ cacheBytes: 2 * MiB, spliceMinBytes: Number.MAX_SAFE_INTEGER });
     const autoResults = await fetchRanges(auto, mediumRef, medium, [[0, medium.length], [7, medium.length]]);
     expect(autoResults.every((r) => r.engine === 'copy' && r.fallbackReason === null)).toBe(true);
     expect(forced.stats().cache.loads + auto.stats().cache.loads).toBe(0);
@@ -372,7 +380,8 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
         [size - 10, size],
       ];
       for (const engine of ['copy', 'auto', 'zc-cache'] as const) {
-        const f = newFileSender({ engine });
+        // auto without splice here (files-splice.test.ts covers splice past 4 GiB).
+        const f = newFileSender({ engine, spliceMinBytes: Number.MAX_SAFE_INTEGER });
         const { sender: sock, receiver } = await pair();
         const parts = wanted.map(([s, e]) => expected(s, e));
         const received = receive(receiver, parts.reduce((n, b) => n + b.length, 0));

@@ -449,4 +449,19 @@ describe('dual-CQE state machine (fake ring)', () => {
     expect(s2.stats().fallbacks.memlock).toBe(1);
     expect(slot).toBe(0);
   });
+
+  it('destroy() cancels raw ring ops too, and drains them', async () => {
+    const { sender, ring } = setup();
+    const results: number[] = [];
+    sender.ringOps()!.queue([{ prepare: (r, id) => r.splice!(5, 0, 6, -1, 4096, 0, 0, id), onComplete: (res) => results.push(res) }]);
+    const [sqe] = ring.submitted('splice');
+    const destroyed = track(sender.destroy());
+    expect(ring.submitted('cancel').map((s) => s.userData)).toEqual([sqe!.userData]);
+    await tick();
+    expect(destroyed.done).toBe(false);
+    ring.cancelDone(sqe!.userData).first(sqe!.userData, -ECANCELED, false).flush();
+    await tick();
+    expect(results).toEqual([-ECANCELED]);
+    expect(destroyed.done).toBe(true);
+  });
 });

@@ -8,10 +8,11 @@ import { FileCache, type CacheEntry } from './file-cache.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
 import { PendingWork } from './pending-work.js';
 import { RepeatTracker } from './repeat-tracker.js';
-import type { FileFallbackReason, FileRef, FileSenderOptions, FileSenderStats, FileSendResult } from './types.js';
+import { SpliceEngine } from './splice-engine.js';
+import type { FileEngineName, FileFallbackReason, FileRef, FileSenderOptions, FileSenderStats, FileSendResult } from './types.js';
 
 interface Plan {
-  engine: 'zc-cache' | 'copy';
+  engine: FileEngineName;
   fallbackReason: FileFallbackReason | null;
 }
 
@@ -29,6 +30,7 @@ export class FileSender {
   private readonly repeats = new RepeatTracker();
   private readonly work = new PendingWork();
   private readonly copyContext: CopyEngineContext;
+  private readonly splice: SpliceEngine;
   private active = 0;
   private closePromise: Promise<void> | null = null;
   private readonly byEngine: FileSenderStats['byEngine'] = {
@@ -46,6 +48,7 @@ export class FileSender {
     this.budget = new ByteBudget(this.options.maxInFlightBytes);
     this.cache = new FileCache(this.options.cacheBytes);
     this.copyContext = { sender: this.sender, pool: this.pool, budget: this.budget, work: this.work };
+    this.splice = new SpliceEngine(this.sender);
   }
 
   /**
@@ -88,6 +91,7 @@ export class FileSender {
       maxInFlightBytes: this.budget.limit,
       waitingSends: this.budget.waiting,
       pool: { buffers: this.pool.buffers, free: this.pool.freeBuffers },
+      splice: this.splice.stats(),
       cache: { bytes, limitBytes, entries, busyBytes, hits, misses, loads, evictions, invalidations },
       byEngine: {
         'zc-cache': { ...this.byEngine['zc-cache'] },
@@ -100,36 +104,42 @@ export class FileSender {
   }
 
   /**
-   * Takes no more sends, waits for those in progress and for the release of every buffer they
-   * used, then drops the cache and the pool. Does not close the Sender (it may be shared).
+   * Takes no more sends, waits for those in progress (splice chains included: until their last
+   * CQE) and for the release of every buffer they used, then drops the cache, the buffer pool and
+   * the idle pipes. Does not close the Sender (it may be shared).
    */
   close(): Promise<void> {
     this.closePromise ??= this.work.whenIdle().then(() => {
       this.cache.clear();
       this.pool.clear();
+      this.splice.close();
     });
     return this.closePromise;
   }
 
   /**
-   * Which engine serves this file. `auto`: the cache for files within its limits that are
-   * already cached, small (one read either way), or requested before; else copy.
+   * Which engine serves this file. `auto`: splice for files of at least spliceMinBytes where
+   * splice can run; else the cache for files within its limits that are already cached, small
+   * (one read either way), or requested before; else copy.
    */
   private plan(file: FileRef): Plan {
-    const { engine, cacheBytes, cacheMaxFileBytes, chunkSize } = this.options;
+    const { engine, cacheBytes, cacheMaxFileBytes, chunkSize, spliceMinBytes } = this.options;
     const size = file.stat.size;
     switch (engine) {
       case 'copy':
         return { engine: 'copy', fallbackReason: null };
       case 'splice':
-        // IORING_OP_SPLICE needs ring ops (and registered files) the Sender does not expose yet.
-        return { engine: 'copy', fallbackReason: 'splice-unavailable' };
+        // Whether it can run (ring, addon, socket, kernel) is decided at send time, with a reason.
+        return { engine: 'splice', fallbackReason: null };
       case 'zc-cache':
         if (cacheBytes === 0) return { engine: 'copy', fallbackReason: 'cache-disabled' };
         if (size > cacheMaxFileBytes) return { engine: 'copy', fallbackReason: 'too-large-for-cache' };
         return { engine: 'zc-cache', fallbackReason: null };
       case 'auto': {
-        if (size === 0 || size > cacheMaxFileBytes) return { engine: 'copy', fallbackReason: null };
+        if (size === 0) return { engine: 'copy', fallbackReason: null };
+        // Large files by splice: the page cache is their cache, and no byte is copied in the sender.
+        if (size >= spliceMinBytes && this.splice.unavailableReason === null) return { engine: 'splice', fallbackReason: null };
+        if (size > cacheMaxFileBytes) return { engine: 'copy', fallbackReason: null };
         const cacheable = this.cache.has(file) || size <= chunkSize || this.repeats.seenBefore(file);
         return { engine: cacheable ? 'zc-cache' : 'copy', fallbackReason: null };
       }
@@ -138,6 +148,16 @@ export class FileSender {
 
   private async run(plan: Plan, socket: net.Socket, file: FileRef, start: number, end: number): Promise<FileSendResult> {
     let result: FileSendResult | null = null;
+    let copyFrom = start;
+    if (plan.engine === 'splice') {
+      const outcome = await this.splice.send(socket, file, start, end);
+      if (!outcome.fallback) {
+        result = { bytes: outcome.bytes, engine: 'splice', cacheHit: false, fallbackReason: null };
+      } else {
+        copyFrom = outcome.fallback.resumeAt;
+        plan = { engine: copyFrom === start ? 'copy' : 'splice', fallbackReason: outcome.fallback.reason };
+      }
+    }
     if (plan.engine === 'zc-cache') {
       const got = await this.cache.acquire(file);
       if (got.entry) {
@@ -148,8 +168,9 @@ export class FileSender {
       }
     }
     if (!result) {
-      const bytes = await sendByCopy(this.copyContext, socket, file, start, end);
-      result = { bytes, engine: 'copy', cacheHit: false, fallbackReason: plan.fallbackReason };
+      // A splice that stopped part-way (the kernel refused the file) left [start, copyFrom) on the socket.
+      const bytes = (copyFrom - start) + (await sendByCopy(this.copyContext, socket, file, copyFrom, end));
+      result = { bytes, engine: plan.engine === 'splice' ? 'splice' : 'copy', cacheHit: false, fallbackReason: plan.fallbackReason };
     }
     // Node calls a write's callback without an error when the socket was destroyed under it
     // (stream_base_commons onWriteComplete), so a libuv-path send can look complete when it was not.

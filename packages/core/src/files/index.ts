@@ -1,5 +1,11 @@
 export { FileSender } from './file-sender.js';
-export { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MAX_FILE_BYTES, DEFAULT_FILE_CHUNK_SIZE, DEFAULT_MAX_IN_FLIGHT_BYTES } from './options.js';
+export {
+  DEFAULT_CACHE_BYTES,
+  DEFAULT_CACHE_MAX_FILE_BYTES,
+  DEFAULT_FILE_CHUNK_SIZE,
+  DEFAULT_MAX_IN_FLIGHT_BYTES,
+  DEFAULT_SPLICE_MIN_BYTES,
+} from './options.js';
 export type {
   FileEngineName,
   FileFallbackReason,

@@ -19,6 +19,11 @@ export interface FileSenderOptions {
   maxInFlightBytes?: number;
   /** Bytes per read (and per send) in the copy engine. Default 1 MiB; at most half of maxInFlightBytes. */
   chunkSize?: number;
+  /**
+   * `auto` sends files of at least this many bytes by splice, where splice can run (else by its
+   * cache rules). Default 256 KiB (measured: see the README); Number.MAX_SAFE_INTEGER turns it off.
+   */
+  spliceMinBytes?: number;
   /** The Sender to send through. Default `getSender()`, looked up once at construction. */
   sender?: Sender;
 }
@@ -40,8 +45,14 @@ export interface FileRef {
 
 /** Why a response did not use the engine asked for (or the one `auto` preferred). */
 export type FileFallbackReason =
-  /** engine 'splice' needs ring ops the Sender does not expose yet: served by copy. */
+  /** Splice cannot run here: copy backend (no ring), native addon missing, Sender closed, or the kernel refused a registered-file table. */
   | 'splice-unavailable'
+  /** The socket has no fd the kernel may write to (TLS, no handle): splice needs one. */
+  | 'socket-ineligible'
+  /** Every pipe (maxPipes) or registered-file slot is taken by responses in flight. */
+  | 'splice-busy'
+  /** The kernel refused to splice from this file (e.g. a filesystem without splice_read): the rest went by copy. */
+  | 'splice-refused'
   /** cacheBytes is 0. */
   | 'cache-disabled'
   /** The file is larger than cacheMaxFileBytes. */
@@ -87,6 +98,12 @@ export interface FileSenderStats {
     evictions: number;
     invalidations: number;
   };
+  /**
+   * The splice engine: responses in flight, pipes open (in use + idle) and idle, the ring's
+   * registered-file slots in use (shared by every FileSender on that ring), linked chains queued,
+   * and waits for the socket to take more (it pushed back: short count or -EAGAIN).
+   */
+  splice: { activeSends: number; pipes: number; idlePipes: number; slotsInUse: number; chains: number; socketWaits: number };
   byEngine: Record<FileEngineName, { sends: number; bytes: number }>;
   fallbacks: Partial<Record<FileFallbackReason, number>>;
   /** sendFile calls that rejected. */
