@@ -260,15 +260,18 @@ describe(`file server HTTP semantics (${MODE})`, () => {
     await waitFor(() => serverQuiet(server), 10_000, 'quiet server');
     const stats = server.fileServer.stats();
     if (URING) {
-      // adaptive is off in tests: file bodies really went through SEND_ZC.
+      // adaptive is off in tests: file bodies really went through SEND_ZC (or, for large files, splice).
       expect(stats.backend).toBe('io_uring');
       expect(stats.sender.zcOpsSubmitted).toBeGreaterThan(0);
+      expect(stats.files.splice.activeSends).toBe(0);
+      expect(stats.files.splice.slotsInUse).toBe(0);
       expect(stats.sender.notifications).toBe(stats.sender.zcOpsSubmitted);
     } else {
       expect(stats.backend).toBe('copy');
       expect(stats.sender.opsSubmitted).toBe(0);
     }
-    expect(stats.files.byEngine.copy.bytes + stats.files.byEngine['zc-cache'].bytes).toBeGreaterThan(5 * 1024 * 1024);
+    const engineBytes = stats.files.byEngine;
+    expect(engineBytes.copy.bytes + engineBytes['zc-cache'].bytes + engineBytes.splice.bytes).toBeGreaterThan(5 * 1024 * 1024);
     expect(stats.static.responses.fileSender).toBeGreaterThan(0);
     expect(stats.static.responses.inline).toBeGreaterThan(0);
   });
