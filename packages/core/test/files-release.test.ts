@@ -61,7 +61,7 @@ function playKernel(ring: FakeRing, notify: (sqe: FakeSqe) => boolean = () => fa
   let running = true;
   const loop = (async () => {
     while (running) {
-      for (const sqe of ring.submitted('sendZc')) {
+      for (const sqe of ring.submitted().filter((s) => s.op === 'sendZc' || s.op === 'sendZcFixed')) {
         if (seen.has(sqe.userData)) continue;
         seen.add(sqe.userData);
         completed.push(sqe);

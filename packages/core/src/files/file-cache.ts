@@ -6,8 +6,10 @@ export interface CacheEntry {
   readonly path: string;
   readonly version: FileVersion;
   readonly size: number;
-  /** A standalone allocation (Buffer.allocUnsafeSlow) so it can later become a registered buffer. */
+  /** A standalone allocation (Buffer.allocUnsafeSlow): anonymous memory the ring can register. */
   buffer: Buffer | null;
+  /** Registered-buffer slot holding `buffer` (fixed-buffer SEND_ZC), or -1. */
+  slot: number;
   /** Set while the file is being read in; concurrent misses wait on it instead of reading again. */
   loading: Promise<void> | null;
   /** Sends that may still read the buffer: from the send until its `released`. */
@@ -29,6 +31,12 @@ export type CacheAcquireResult =
  * the kernel may still be reading it. Charged bytes (ready, loading, and invalidated entries
  * still referenced) never exceed `limitBytes`.
  */
+/** Registers cached buffers with the ring (the Sender) so SEND_ZC pins them once, not per send. */
+export interface BufferRegistrar {
+  registerBuffer(buf: Uint8Array): number;
+  unregisterBuffer(slot: number): void;
+}
+
 export class FileCache {
   /** Map order is LRU order: the first entry is the least recently used. */
   private readonly entries = new Map<string, CacheEntry>();
@@ -37,7 +45,10 @@ export class FileCache {
   private busy = 0;
   private readonly counts = { hits: 0, misses: 0, loads: 0, evictions: 0, invalidations: 0 };
 
-  constructor(readonly limitBytes: number) {}
+  constructor(
+    readonly limitBytes: number,
+    private readonly registrar: BufferRegistrar | null = null,
+  ) {}
 
   /** Whether this exact version is cached and ready. */
   has(file: FileRef): boolean {
@@ -74,7 +85,7 @@ export class FileCache {
     this.counts.misses++;
     const size = file.stat.size;
     if (!this.makeRoom(size)) return { entry: null, reason: 'cache-full' };
-    const entry: CacheEntry = { path: file.path, version: copyVersion(file.stat), size, buffer: null, loading: null, refs: 1, attached: true, charged: true };
+    const entry: CacheEntry = { path: file.path, version: copyVersion(file.stat), size, buffer: null, slot: -1, loading: null, refs: 1, attached: true, charged: true };
     this.entries.set(entry.path, entry);
     this.charged += size;
     this.busy += size;
@@ -120,6 +131,7 @@ export class FileCache {
       entry.loading = null;
       if (buffer) {
         entry.buffer = buffer;
+        entry.slot = this.registrar?.registerBuffer(buffer) ?? -1;
       } else {
         // Nobody can hold a reference to a failed load but its initiator.
         this.detach(entry);
@@ -160,6 +172,9 @@ export class FileCache {
     entry.charged = false;
     this.charged -= entry.size;
     entry.buffer = null;
+    // No send references the entry any more; the kernel would keep a replaced buffer alive anyway.
+    if (entry.slot >= 0) this.registrar?.unregisterBuffer(entry.slot);
+    entry.slot = -1;
   }
 
   private ref(entry: CacheEntry): void {

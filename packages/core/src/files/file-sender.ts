@@ -46,7 +46,7 @@ export class FileSender {
     this.sender = this.options.sender ?? getSender();
     this.pool = new BufferPool(this.options.chunkSize);
     this.budget = new ByteBudget(this.options.maxInFlightBytes);
-    this.cache = new FileCache(this.options.cacheBytes);
+    this.cache = new FileCache(this.options.cacheBytes, this.sender);
     this.copyContext = { sender: this.sender, pool: this.pool, budget: this.budget, work: this.work };
     this.splice = new SpliceEngine(this.sender);
   }
@@ -184,7 +184,8 @@ export class FileSender {
   private sendCached(socket: net.Socket, entry: CacheEntry, start: number, end: number): Promise<number> {
     let handle: SendHandle;
     try {
-      handle = this.sender.send(socket, entry.buffer!.subarray(start, end));
+      const slice = entry.buffer!.subarray(start, end);
+      handle = this.sender.send(socket, slice, entry.slot >= 0 ? { fixedBuffer: entry.slot } : {});
     } catch (err) {
       this.cache.release(entry);
       throw err;
