@@ -57,38 +57,38 @@ function defaultChunkSize(): number {
 export const DEFAULT_THRESHOLD = 16 << 10;
 export const DEFAULT_ENTRIES = 256;
 
-function invalid(message: string): never {
+export function invalidOption(message: string): never {
   throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', message);
 }
 
-function intInRange(name: string, value: unknown, min: number, max: number): number {
+export function intInRange(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    invalid(`option ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+    invalidOption(`option ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
   return value;
 }
 
 export function resolveSenderOptions(options: SenderOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedSenderOptions {
-  if (typeof options !== 'object' || options === null) invalid('options must be an object');
+  if (typeof options !== 'object' || options === null) invalidOption('options must be an object');
   const known = new Set(['adaptive', 'chunkSize', 'threshold', 'entries', 'backend', 'ring']);
-  for (const key of Object.keys(options)) if (!known.has(key)) invalid(`unknown option ${key}`);
+  for (const key of Object.keys(options)) if (!known.has(key)) invalidOption(`unknown option ${key}`);
 
   const adaptive = options.adaptive ?? env.ZCSEND_ADAPTIVE !== '0';
-  if (typeof adaptive !== 'boolean') invalid('option adaptive must be a boolean');
+  if (typeof adaptive !== 'boolean') invalidOption('option adaptive must be a boolean');
 
   // ZCSEND_DISABLE=1 wins over the options: it is how operators turn io_uring off in production.
   // An injected ring (the test and fault-injection seam) is used as given, whatever the environment.
   const envBackend = env.ZCSEND_DISABLE === '1' ? 'copy' : env.ZCSEND_REQUIRE_URING === '1' ? 'io_uring' : 'auto';
   const asked = options.backend;
   if (asked !== undefined && asked !== 'auto' && asked !== 'io_uring' && asked !== 'copy') {
-    invalid(`option backend must be 'auto', 'io_uring' or 'copy', got ${String(asked)}`);
+    invalidOption(`option backend must be 'auto', 'io_uring' or 'copy', got ${String(asked)}`);
   }
   const backend = options.ring ? (asked ?? 'auto') : env.ZCSEND_DISABLE === '1' ? 'copy' : (asked ?? envBackend);
 
   const entries = intInRange('entries', options.entries ?? DEFAULT_ENTRIES, 8, 32768);
-  if ((entries & (entries - 1)) !== 0) invalid(`option entries must be a power of two, got ${entries}`);
+  if ((entries & (entries - 1)) !== 0) invalidOption(`option entries must be a power of two, got ${entries}`);
 
-  if (options.ring !== undefined && typeof options.ring !== 'function') invalid('option ring must be a function');
+  if (options.ring !== undefined && typeof options.ring !== 'function') invalidOption('option ring must be a function');
 
   return {
     adaptive,

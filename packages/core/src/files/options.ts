@@ -1,6 +1,6 @@
-import { ZcSendError } from '../errors.js';
 import type { Sender } from '../sender.js';
 import type { FileEngineName, FileSenderOptions } from './types.js';
+import { intInRange, invalidOption } from '../options.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -33,24 +33,13 @@ export interface ResolvedFileSenderOptions {
   sender: Sender | null;
 }
 
-function invalid(message: string): never {
-  throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', message);
-}
-
-function intInRange(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    invalid(`option ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 export function resolveFileSenderOptions(options: FileSenderOptions = {}): ResolvedFileSenderOptions {
-  if (typeof options !== 'object' || options === null) invalid('options must be an object');
+  if (typeof options !== 'object' || options === null) invalidOption('options must be an object');
   const known = new Set(['engine', 'cacheBytes', 'cacheMaxFileBytes', 'maxInFlightBytes', 'chunkSize', 'spliceMinBytes', 'sender']);
-  for (const key of Object.keys(options)) if (!known.has(key)) invalid(`unknown option ${key}`);
+  for (const key of Object.keys(options)) if (!known.has(key)) invalidOption(`unknown option ${key}`);
 
   const engine = options.engine ?? 'auto';
-  if (!['auto', 'zc-cache', 'splice', 'copy'].includes(engine)) invalid(`option engine must be 'auto', 'zc-cache', 'splice' or 'copy'`);
+  if (!['auto', 'zc-cache', 'splice', 'copy'].includes(engine)) invalidOption(`option engine must be 'auto', 'zc-cache', 'splice' or 'copy'`);
 
   const cacheBytes = intInRange('cacheBytes', options.cacheBytes ?? DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER);
   const cacheMaxFileBytes = intInRange('cacheMaxFileBytes', options.cacheMaxFileBytes ?? DEFAULT_CACHE_MAX_FILE_BYTES, 0, MAX_CACHED_FILE_BYTES);
@@ -62,14 +51,14 @@ export function resolveFileSenderOptions(options: FileSenderOptions = {}): Resol
     chunkSize = Math.min(DEFAULT_FILE_CHUNK_SIZE, Math.floor(maxInFlightBytes / 2 / (4 * KiB)) * 4 * KiB);
   } else {
     chunkSize = intInRange('chunkSize', options.chunkSize, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE);
-    if (chunkSize * 2 > maxInFlightBytes) invalid(`option chunkSize (${chunkSize}) must be at most half of maxInFlightBytes (${maxInFlightBytes})`);
+    if (chunkSize * 2 > maxInFlightBytes) invalidOption(`option chunkSize (${chunkSize}) must be at most half of maxInFlightBytes (${maxInFlightBytes})`);
   }
 
   const spliceMinBytes = intInRange('spliceMinBytes', options.spliceMinBytes ?? DEFAULT_SPLICE_MIN_BYTES, 0, Number.MAX_SAFE_INTEGER);
 
   const sender = options.sender ?? null;
   if (sender !== null && (typeof sender !== 'object' || typeof (sender as { send?: unknown }).send !== 'function')) {
-    invalid('option sender must be a Sender');
+    invalidOption('option sender must be a Sender');
   }
 
   return { engine, cacheBytes, cacheMaxFileBytes: Math.min(cacheMaxFileBytes, cacheBytes), maxInFlightBytes, chunkSize, spliceMinBytes, sender };
