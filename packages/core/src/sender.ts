@@ -27,7 +27,9 @@ import {
 } from './sockets.js';
 import { emptyStats, type SenderStats } from './stats.js';
 
-const { ECANCELED, ENOMEM, EOPNOTSUPP, EAGAIN, EINTR } = osConstants.errno;
+const { ECANCELED, ENOMEM, EOPNOTSUPP, EAGAIN, EINTR, EBUSY } = osConstants.errno;
+/** Transient submit failures retried this many times (1 ms apart) before the ring counts as failed. */
+const MAX_SUBMIT_RETRIES = 1000;
 const EMPTY = Buffer.alloc(0);
 /** Registered-buffer table size, created sparse on first registerBuffer(). */
 const BUFFER_SLOTS = 1024;
@@ -128,14 +130,19 @@ type SenderState = 'open' | 'closing' | 'closed';
 
 export class Sender {
   /** 'io_uring' when a ring is open, else 'copy'. */
-  readonly backend: 'io_uring' | 'copy';
+  backend: 'io_uring' | 'copy';
   /** Why the copy backend is in use, or null. */
-  readonly fallbackReason: string | null;
+  fallbackReason: string | null;
   /** Ring setup description (flags), or null on the copy backend. */
   readonly ringDescription: string | null;
 
   private readonly options: ResolvedSenderOptions;
-  private readonly ring: RingBackend | null;
+  /** Null on the copy backend, and after the ring failed for good (see failRing). */
+  private ring: RingBackend | null;
+  /** Ops queued on the ring since its last successful submit. */
+  private unsubmitted: Op[] = [];
+  private submitRetry: NodeJS.Timeout | null = null;
+  private submitRetries = 0;
   private readonly zcFlags: number;
   private readonly counters: SenderStats;
   private readonly ops = new Map<number, Op>();
@@ -637,6 +644,7 @@ export class Sender {
       return;
     }
     this.markQueued(op);
+    this.unsubmitted.push(op);
     job.next += length;
     target.active = op;
     this.requestSubmit();
@@ -694,14 +702,73 @@ export class Sender {
     const ring = this.ring;
     if (!ring) return;
     // SQEs that name libuv fds must reach the kernel before control returns to the event loop.
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const rc = ring.submit();
-      if (rc >= 0 || (rc !== -EAGAIN && rc !== -EINTR)) {
-        if (rc < 0) this.counters.submitErrors++;
-        return;
-      }
+    let rc = ring.submit();
+    for (let attempt = 0; rc < 0 && (rc === -EAGAIN || rc === -EINTR) && attempt < 3; attempt++) rc = ring.submit();
+    if (rc >= 0) {
+      this.unsubmitted.length = 0;
+      this.submitRetries = 0;
+      return;
     }
     this.counters.submitErrors++;
+    if ((rc === -EAGAIN || rc === -EINTR || rc === -EBUSY) && this.submitRetries < MAX_SUBMIT_RETRIES) {
+      // The kernel is short of room (CQ overflow backlog, memory): try again shortly.
+      this.submitRetries++;
+      this.submitRetry ??= setTimeout(() => {
+        this.submitRetry = null;
+        this.retrySubmit();
+      }, 1);
+      return;
+    }
+    this.failRing(errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', 'the ring stopped accepting submissions'));
+  }
+
+  /**
+   * A retry runs after control went back to the event loop, where libuv may have closed a socket
+   * and handed its fd number to a new connection: an SQE still naming the old number must never
+   * reach the kernel then, so such a ring is given up (closing it discards unsubmitted SQEs).
+   */
+  private retrySubmit(): void {
+    const reused = this.unsubmitted.some((op) => op.target?.socket && currentFd(op.target.socket) !== op.target.fd);
+    if (reused) {
+      this.failRing(new ZcSendError('ZCSEND_ERR_SUBMIT_FAILED', 'a socket closed while its send waited for the ring to accept it', { syscall: 'io_uring_enter' }));
+      return;
+    }
+    this.submitNow();
+  }
+
+  /**
+   * The ring cannot be used any more: close it (which discards what it never submitted), fail
+   * every send it still owned, let the file engines' ops settle, and carry on with the copy backend.
+   */
+  private failRing(err: ZcSendError): void {
+    const ring = this.ring;
+    if (!ring) return;
+    this.ring = null;
+    if (this.submitRetry) clearTimeout(this.submitRetry);
+    this.submitRetry = null;
+    this.unsubmitted.length = 0;
+    ring.close();
+    this.backend = 'copy';
+    this.fallbackReason = `io_uring failed: ${err.message}`;
+    fallbackChannel.publish({ reason: 'unavailable', detail: this.fallbackReason });
+    for (const target of [...this.busyTargets]) {
+      target.active = null;
+      this.failTarget(target, err, true);
+    }
+    for (const op of [...this.ops.values()]) {
+      this.failJob(op.job, err);
+      if (op.awaitingNotif) this.counters.pendingNotifications--;
+      this.releaseOp(op);
+    }
+    for (const [id, raw] of [...this.rawOps]) {
+      this.rawOps.delete(id);
+      try {
+        raw.onComplete(-ECANCELED, 0);
+      } catch (handlerErr) {
+        violationChannel.publish({ kind: 'raw-handler-error', error: handlerErr });
+      }
+    }
+    this.checkIdleRef();
   }
 
   private readonly onCompletions = (cqes: Int32Array, count: number): void => {
@@ -832,6 +899,15 @@ export class Sender {
       return;
     }
 
+    if (res > op.length) {
+      // More bytes than asked: the kernel broke the contract, or a user_data went astray. Never count it.
+      this.violation('oversized-first-cqe', op.id, res, flags);
+      if (!op.awaitingNotif) this.releaseOp(op);
+      const err = new ZcSendError('ZCSEND_ERR_PROTOCOL', `the kernel reported ${res} bytes for an op of ${op.length}`, { syscall: 'io_uring_enter' });
+      if (target) this.failTarget(target, err, true);
+      else this.failJob(job, err);
+      return;
+    }
     op.accepted = res;
     job.acked += res;
     this.counters.bytesSent += res;
