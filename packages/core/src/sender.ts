@@ -327,6 +327,17 @@ export class Sender {
   }
 
   /**
+   * Whether sends on this socket are still queued or referenced by the kernel. A socket that
+   * holds zero-copy ops after its response finished has a peer that is not reading: closing it
+   * with a FIN leaves the buffers pinned in the orphaned kernel socket until the peer reads, so
+   * close such a socket with a reset (`socket.resetAndDestroy()`) to release them at once.
+   */
+  holds(socket: net.Socket | number): boolean {
+    const target = typeof socket === 'number' ? this.fdTargets.get(socket) : this.socketTargets.get(socket);
+    return target !== undefined && (target.liveOps > 0 || target.queue.length > 0);
+  }
+
+  /**
    * Register `buf` with the ring (pinned once) and return its slot for `send(..., { fixedBuffer })`,
    * or -1 when that is not possible here (copy backend, no fixed buffers, RLIMIT_MEMLOCK): the
    * caller then sends it as an ordinary buffer. Only anonymous memory qualifies (a

@@ -1,7 +1,7 @@
 // createFileServer: serveStatic on its own http.Server with the operational parts (access log,
 // stats endpoints, socket timeouts that cancel stalled sends, graceful close).
 import * as http from 'node:http';
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import { ZcSendError, type Sender } from '@zcsend/core';
 import { serveStatic, type StaticHandler } from '../static/handler.js';
 import type { StaticOptions } from '../static/options.js';
@@ -98,8 +98,10 @@ export function createFileServer(options: FileServerOptions): FileServer {
   // Node calls this for any socket timeout; with a listener it leaves the socket to us.
   server.on('timeout', (socket: HttpMessageSocket) => {
     const res = socket._httpMessage;
-    if (res && !res.writableFinished) {
-      // A stalled client: cancel what the ring holds for it and reset, which frees kernel buffers now.
+    // A stalled client: its response is unfinished, or finished but still pinned in the kernel
+    // because the peer reads nothing. Cancel what the ring holds and reset (a FIN would leave
+    // the buffers pinned in the orphaned socket); a reset frees them now.
+    if ((res && !res.writableFinished) || sender.holds(socket)) {
       counters.timeouts++;
       sender.cancel(socket);
       socket.resetAndDestroy();
@@ -190,15 +192,21 @@ export function createFileServer(options: FileServerOptions): FileServer {
       let forced = false;
       const allClosed = new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
-        server.close(() => resolve());
+        // net.Server#close stops accepting and calls back once every connection is gone.
+        // http.Server#close would also destroy idle keep-alive connections at once with a FIN,
+        // including those whose last body the kernel still holds for a peer that is not reading
+        // (pinned until that peer reads); those are reset after the grace period instead.
+        net.Server.prototype.close.call(server, () => resolve());
       });
-      // Idle keep-alive connections go now; busy ones finish their response first.
+      // Idle keep-alive connections go now; busy ones finish their response first. An idle one
+      // whose last body the kernel still holds (the peer is not reading) waits for the grace
+      // period and its reset: a FIN now would leave those buffers pinned.
       for (const socket of connections) {
         const res = socket._httpMessage;
-        if (!res) socket.destroySoon();
-        else if (!res.headersSent) res.shouldKeepAlive = false;
+        if (!res) {
+          if (!sender.holds(socket)) socket.destroySoon();
+        } else if (!res.headersSent) res.shouldKeepAlive = false;
       }
-      server.closeIdleConnections();
       const timer = setTimeout(() => {
         forced = true;
         for (const socket of connections) {
