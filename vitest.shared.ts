@@ -16,7 +16,8 @@ export function sharedConfig(overrides: { testTimeout?: number; include?: string
       testTimeout: overrides.testTimeout ?? 60_000,
       hookTimeout: 60_000,
       reporters: ['default', 'json'],
-      outputFile: { json: `.vitest-report/${testMode()}.json` },
+      // ZCSEND_REPORT_TAG names extra runs (e.g. the sanitizer run) so they do not overwrite a mode's report.
+      outputFile: { json: `.vitest-report/${process.env.ZCSEND_REPORT_TAG ?? testMode()}.json` },
     },
   });
 }
