@@ -10,6 +10,7 @@ import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Sender, ZcSendError, type SenderStats } from '../src/index.js';
 import { FakeRing } from '../src/testing.js';
+import { bytes, fakeSender, tick, track } from './fake.js';
 import { MODE, URING, randomBytes, receive, sha256, tcpPair, waitFor, type TcpPair } from './helpers.js';
 
 const { ECANCELED, ENOMEM, EOPNOTSUPP, EBUSY, EBADF } = osConstants.errno;
@@ -17,28 +18,8 @@ const FD = 700;
 const KiB = 1024;
 const MiB = 1 << 20;
 
-function setup(options: ConstructorParameters<typeof Sender>[0] = {}, fake: ConstructorParameters<typeof FakeRing>[1] = {}) {
-  const { factory, ring } = FakeRing.factory(fake);
-  const sender = new Sender({ adaptive: false, chunkSize: 64 * KiB, threshold: 0, ...options, ring: factory });
-  return { sender, ring: ring() };
-}
-
-function bytes(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 131 + seed * 7) & 0xff;
-  return b;
-}
-
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-function track<T>(p: Promise<T>) {
-  const state: { done: boolean; value?: T; error?: unknown } = { done: false };
-  p.then(
-    (value) => Object.assign(state, { done: true, value }),
-    (error) => Object.assign(state, { done: true, error }),
-  );
-  return state;
-}
+const setup = (options: ConstructorParameters<typeof Sender>[0] = {}, fake: ConstructorParameters<typeof FakeRing>[1] = {}) =>
+  fakeSender({ adaptive: false, chunkSize: 64 * KiB, threshold: 0 }, options, fake);
 
 function quiet(stats: SenderStats): string | null {
   if (stats.inFlightOps !== 0) return `inFlightOps ${stats.inFlightOps}`;

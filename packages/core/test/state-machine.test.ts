@@ -3,35 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { constants as osConstants } from 'node:os';
 import { Sender, ZcSendError, type SenderStats } from '../src/index.js';
 import { FakeRing } from '../src/testing.js';
+import { bytes, fakeSender, tick, track } from './fake.js';
 import { IORING_NOTIF_USAGE_ZC_COPIED, IORING_SEND_ZC_REPORT_USAGE, MSG_WAITALL } from '../src/constants.js';
 
 const { EPIPE, ECANCELED, ENOMEM, EOPNOTSUPP, ECONNRESET } = osConstants.errno;
 const FD = 900;
 const MiB = 1 << 20;
 
-function setup(options: ConstructorParameters<typeof Sender>[0] = {}, fake: ConstructorParameters<typeof FakeRing>[1] = {}) {
-  const { factory, ring } = FakeRing.factory(fake);
-  const sender = new Sender({ adaptive: false, chunkSize: MiB, threshold: 0, ...options, ring: factory });
-  return { sender, ring: ring() };
-}
-
-function bytes(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
-}
-
-/** Settles pending promise callbacks so `.then` flags can be read. */
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-function track<T>(p: Promise<T>) {
-  const state: { done: boolean; value?: T; error?: unknown } = { done: false };
-  p.then(
-    (value) => Object.assign(state, { done: true, value }),
-    (error) => Object.assign(state, { done: true, error }),
-  );
-  return state;
-}
+const setup = (options: ConstructorParameters<typeof Sender>[0] = {}, fake: ConstructorParameters<typeof FakeRing>[1] = {}) =>
+  fakeSender({ adaptive: false, chunkSize: MiB, threshold: 0 }, options, fake);
 
 function expectQuiet(stats: SenderStats) {
   expect(stats.inFlightOps).toBe(0);
