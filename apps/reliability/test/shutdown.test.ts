@@ -35,9 +35,7 @@ describe(`graceful shutdown with a stalled client (${MODE})`, () => {
     ['fastify', []],
   ] as const;
 
-  // Known issue (docs/RELIABILITY.md, F1): fastify.close() waits for notifications a stalled
-  // client's FIN-closed connection never lets arrive; the plugin does not reset such connections yet.
-  it.each(scenarios.filter(([kind]) => kind !== 'fastify' || MODE !== 'uring'))('%s exits after SIGTERM within its grace period', async (kind, args) => {
+  it.each(scenarios)('%s exits after SIGTERM within its grace period', async (kind, args) => {
     const server = await startServer({ kind, mode: MODE, root: tree.root, timeoutMs: 60_000, args: [...args] });
     const file = tree.files[0]!;
     // The Fastify app: the Buffer route, which goes through the Sender.

@@ -27,11 +27,7 @@ describe(`soak, CI-sized (${MODE})`, () => {
     console.log(report);
     expect(result.requests.completed, report).toBeGreaterThan(CI_SOAK.requests / 2);
     expect(result.requests.stalled + result.requests.aborted, report).toBeGreaterThan(0);
-    // Known issue (docs/RELIABILITY.md, F1): the Fastify plugin does not yet reset connections whose
-    // finished body the kernel still holds for a client that reads nothing (Fastify's timeout closes
-    // them with a FIN, which leaves the buffers pinned until the client goes). zcserve does.
-    const knownOpen = kind === 'fastify' && MODE === 'uring' ? ['buffers released while stalled clients stay connected'] : [];
-    const failed = result.checks.filter((c) => !c.ok && !knownOpen.includes(c.name));
+    const failed = result.checks.filter((c) => !c.ok);
     expect(failed.map((c) => `${c.name}: ${c.detail}`), report).toEqual([]);
   });
 });

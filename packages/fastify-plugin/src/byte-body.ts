@@ -100,6 +100,7 @@ function sendOn(ctx: PluginContext, reply: FastifyReply, socket: net.Socket, bod
   res.flushHeaders();
   let handle: ReturnType<PluginContext['sender']['send']>;
   try {
+    ctx.held.add(socket);
     handle = ctx.sender.send(socket, body, { threshold: 0 });
   } catch (err) {
     // Refused before touching the socket: the body goes out through Node as it would have.

@@ -2,6 +2,7 @@ import { constants as osConstants } from 'node:os';
 import type { Sender } from '@zcsend/core';
 import type { ReplyTracker } from './reply-stats.js';
 import type { FileBodySender } from './file-body.js';
+import type { HeldConnections } from './held-connections.js';
 
 /** State one plugin registration shares between its hooks. */
 export interface PluginContext {
@@ -10,6 +11,8 @@ export interface PluginContext {
   readonly files: FileBodySender | null;
   readonly threshold: number;
   readonly tracker: ReplyTracker;
+  /** Connections whose bodies went through the Sender (reset when a stalled client pins buffers). */
+  readonly held: HeldConnections;
   /** Set by onClose: no new sends start. */
   closing: boolean;
 }

@@ -144,6 +144,7 @@ async function serve(ctx: PluginContext, reply: FastifyReply, stream: fs.ReadStr
   endUnread(stream);
   res.flushHeaders();
   try {
+    ctx.held.add(socket);
     const result = await ctx.files!.sendFile(socket, { path, stat }, start, start + length);
     endResponse(res);
     return result.bytes;

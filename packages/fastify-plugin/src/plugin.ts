@@ -1,3 +1,4 @@
+import type * as net from 'node:net';
 import * as fs from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { FileSender, Sender, getSender, ZcSendError, type FileSenderStats, type SenderStats } from '@zcsend/core';
@@ -8,6 +9,7 @@ import { noGainBypass, replyConnection } from './eligibility.js';
 import { armFileBody } from './file-body.js';
 import { resolveOptions, type ResolvedOptions, type ZcSendOptions } from './options.js';
 import { ReplyTracker, type ReplyStats } from './reply-stats.js';
+import { CLOSE_GRACE_MS, HeldConnections } from './held-connections.js';
 
 export interface ZcSendStats {
   backend: 'io_uring' | 'copy';
@@ -51,7 +53,16 @@ export async function zcSendPlugin(fastify: FastifyInstance, options: ZcSendOpti
     throw asPluginError(err);
   }
   const tracker = new ReplyTracker();
-  const ctx: PluginContext = { sender, files, threshold: resolved.threshold, tracker, closing: false };
+  const held = new HeldConnections(sender);
+  const ctx: PluginContext = { sender, files, threshold: resolved.threshold, tracker, held, closing: false };
+
+  // A timed-out connection the kernel still holds buffers for is reset, not FIN-closed (which
+  // would leave them pinned). Others get Node's default (destroy) unless someone else listens.
+  const onTimeout = (socket: net.Socket): void => {
+    if (held.resetIfHeld(socket)) return;
+    if (fastify.server.listenerCount('timeout') === 1) socket.destroy();
+  };
+  fastify.server.on('timeout', onTimeout);
 
   const api: ZcSendApi = {
     backend: sender.backend,
@@ -126,7 +137,14 @@ export async function zcSendPlugin(fastify: FastifyInstance, options: ZcSendOpti
 
   // Fastify closes the HTTP server before plugin onClose hooks run, so no reply starts after
   // this; wait for those still sending and for every notification, then let go of the ring.
+  // Before Fastify closes idle connections with a FIN: give connections whose last body the kernel
+  // still holds a short grace to drain, then reset them so their buffers are released.
+  fastify.addHook('preClose', async function zcSendPreClose() {
+    await held.release(CLOSE_GRACE_MS);
+  });
+
   fastify.addHook('onClose', async function zcSendOnClose() {
+    fastify.server.off('timeout', onTimeout);
     ctx.closing = true;
     await tracker.whenIdle();
     await files?.close();
