@@ -1,62 +1,25 @@
 // The splice engine on real sockets (loopback), bytes compared end to end by sha256. With
 // io_uring it runs IORING_OP_SPLICE chains; under ZCSEND_DISABLE=1 it must say why it cannot and
 // still serve every byte through copy.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { FileSender, Sender, ZcSendError, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
-import { MODE, URING, randomBytes, receive, sha256, tcpPair, waitFor, type TcpPair } from './helpers.js';
+import { MODE, URING, randomBytes, receive, sha256, waitFor } from './helpers.js';
+import { fileFixtures, openFds } from './file-fixtures.js';
 
 const KiB = 1 << 10;
 const MiB = 1 << 20;
 const GiB = 1 << 30;
 const CLOSED_CODES = /^ZCSEND_ERR_(SOCKET_CLOSED|CANCELLED|SEND_FAILED)$/;
 
-let dir: string;
-const pairs: TcpPair[] = [];
-const senders: Sender[] = [];
-const fileSenders: FileSender[] = [];
-
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zcsend-splice-'));
-});
-
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-afterEach(async () => {
-  for (const p of pairs.splice(0)) p.close();
-  await Promise.all(fileSenders.splice(0).map((f) => f.close()));
-  await Promise.all(senders.splice(0).map((s) => s.destroy()));
-});
-
-async function pair(): Promise<TcpPair> {
-  const p = await tcpPair();
-  pairs.push(p);
-  return p;
-}
+const { dir, pair, own, writeFile, fetchRanges } = fileFixtures('zcsend-splice-');
 
 function newFileSender(options: FileSenderOptions = {}): FileSender {
-  const sender = new Sender();
-  senders.push(sender);
-  const f = new FileSender({ sender, engine: 'splice', ...options });
-  fileSenders.push(f);
-  return f;
-}
-
-let fileCounter = 0;
-function writeFile(data: Uint8Array): FileRef {
-  const p = path.join(dir, `f${++fileCounter}`);
-  fs.writeFileSync(p, data);
-  return { path: p, stat: fs.statSync(p) };
-}
-
-function openFds(): number {
-  return fs.readdirSync('/proc/self/fd').length;
+  const sender = own(new Sender());
+  return own(new FileSender({ sender, engine: 'splice', ...options }));
 }
 
 function fdOf(socket: net.Socket): number {
@@ -67,22 +30,6 @@ function fdOf(socket: net.Socket): number {
 function expectSpliced(r: FileSendResult): void {
   if (MODE === 'uring') expect(r).toMatchObject({ engine: 'splice', fallbackReason: null, cacheHit: false });
   else expect(r).toMatchObject({ engine: 'copy', fallbackReason: 'splice-unavailable', cacheHit: false });
-}
-
-async function fetchRanges(f: FileSender, file: FileRef, data: Uint8Array, ranges: Array<[number, number]>, head?: Buffer): Promise<FileSendResult[]> {
-  const { sender: sock, receiver } = await pair();
-  const parts = ranges.map(([s, e]) => data.subarray(s, e));
-  if (head) parts.unshift(head);
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const received = receive(receiver, total);
-  if (head) sock.write(head);
-  const results: FileSendResult[] = [];
-  for (const [s, e] of ranges) results.push(await f.sendFile(sock, file, s, e));
-  expect(results.map((r) => r.bytes)).toEqual(ranges.map(([s, e]) => e - s));
-  const got = await received;
-  expect(got.bytes).toBe(total);
-  expect(got.sha256).toBe(sha256(...parts));
-  return results;
 }
 
 /** Nothing of the engine is left: no transfer, no slot, no pipe in use, no ring op, and close() frees the pipes. */
@@ -180,7 +127,7 @@ describe.runIf(MODE === 'copy' || URING)(`splice engine on real sockets (${MODE}
 
   it('serves ranges of a sparse file larger than 4 GiB, across the 4 GiB boundary', async () => {
     const size = 4 * GiB + 8192;
-    const p = path.join(dir, 'sparse');
+    const p = path.join(dir(), 'sparse');
     const marks: Array<[number, Buffer]> = [
       [4 * GiB - 3000, randomBytes(6000)], // across the boundary
       [4 * GiB + 5000, randomBytes(64)],
@@ -312,7 +259,7 @@ describe.runIf(MODE === 'copy' || URING)(`splice engine on real sockets (${MODE}
     // Warm the pool: one pipe stays open in it.
     await f.sendFile(sock, smallRef, 0, 10);
     const fdsBefore = openFds();
-    const missing: FileRef = { path: path.join(dir, 'missing'), stat: smallRef.stat };
+    const missing: FileRef = { path: path.join(dir(), 'missing'), stat: smallRef.stat };
     await expect(f.sendFile(sock, missing, 0, 100)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'open' });
     const stale: FileRef = { path: smallRef.path, stat: { ...smallRef.stat, size: 3 * MiB } as fs.Stats };
     await expect(f.sendFile(sock, stale, 0, 3 * MiB)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'read' });

@@ -1,84 +1,29 @@
 // File engines on real sockets (loopback), bytes compared end to end by sha256, in both modes.
 // With io_uring the Sender runs with adaptive off, so SEND_ZC really runs on loopback.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileSender, Sender, ZcSendError, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
-import { MODE, URING, randomBytes, receive, sha256, tcpPair, waitFor, type TcpPair } from './helpers.js';
+import { MODE, URING, randomBytes, receive, sha256, waitFor } from './helpers.js';
+import { fileFixtures, openFds } from './file-fixtures.js';
 
 const KiB = 1 << 10;
 const MiB = 1 << 20;
 const GiB = 1 << 30;
 
-let dir: string;
-const pairs: TcpPair[] = [];
-const senders: Sender[] = [];
-const fileSenders: FileSender[] = [];
-
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zcsend-files-'));
-});
-
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-afterEach(async () => {
-  for (const p of pairs.splice(0)) p.close();
-  await Promise.all(fileSenders.splice(0).map((f) => f.close()));
-  await Promise.all(senders.splice(0).map((s) => s.destroy()));
-});
-
-async function pair(): Promise<TcpPair> {
-  const p = await tcpPair();
-  pairs.push(p);
-  return p;
-}
+const { dir, pair, own, writeFile, fetchRanges } = fileFixtures('zcsend-files-');
 
 function newSender(): Sender {
-  const s = new Sender({ adaptive: false });
-  senders.push(s);
-  return s;
+  return own(new Sender({ adaptive: false }));
 }
 
 function newFileSender(options: FileSenderOptions = {}): FileSender {
-  const f = new FileSender({ sender: newSender(), ...options });
-  fileSenders.push(f);
-  return f;
-}
-
-let fileCounter = 0;
-
-function writeFile(data: Uint8Array, name = `f${++fileCounter}`): FileRef {
-  const p = path.join(dir, name);
-  fs.writeFileSync(p, data);
-  return { path: p, stat: fs.statSync(p) };
+  return own(new FileSender({ sender: newSender(), ...options }));
 }
 
 function refOf(p: string): FileRef {
   return { path: p, stat: fs.statSync(p) };
-}
-
-function openFds(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
-
-/** Sends each range in turn on one connection and checks the receiver got exactly those bytes. */
-async function fetchRanges(fileSender: FileSender, file: FileRef, data: Uint8Array, ranges: Array<[number, number]>): Promise<FileSendResult[]> {
-  const { sender: sock, receiver } = await pair();
-  const parts = ranges.map(([s, e]) => data.subarray(s, e));
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const received = receive(receiver, total);
-  const results: FileSendResult[] = [];
-  for (const [s, e] of ranges) results.push(await fileSender.sendFile(sock, file, s, e));
-  expect(results.map((r) => r.bytes)).toEqual(parts.map((p) => p.length));
-  if (total > 0) {
-    const got = await received;
-    expect(got.bytes).toBe(total);
-    expect(got.sha256).toBe(sha256(...parts));
-  }
-  return results;
 }
 
 async function expectQuiet(fileSender: FileSender): Promise<void> {
@@ -183,7 +128,7 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
 
   it('reads through a caller-provided fd and leaves it open', async () => {
     const data = randomBytes(2 * MiB);
-    const p = path.join(dir, 'by-fd');
+    const p = path.join(dir(), 'by-fd');
     fs.writeFileSync(p, data);
     const fd = fs.openSync(p, 'r');
     try {
@@ -352,7 +297,7 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
 
   it('serves ranges of a sparse file larger than 4 GiB', async () => {
     const size = 4 * GiB + 4096;
-    const p = path.join(dir, 'sparse');
+    const p = path.join(dir(), 'sparse');
     const marks: Array<[number, Buffer]> = [
       [4 * GiB - 50, randomBytes(100)], // across the 4 GiB boundary
       [4 * GiB + 100, randomBytes(64)],
@@ -437,7 +382,7 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
     expect(await code(f.sendFile(sock, { path: 'x' } as never, 0, 0))).toBe('ZCSEND_ERR_INVALID_ARG');
 
     for (const g of engines) {
-      const missing: FileRef = { path: path.join(dir, 'missing'), stat: smallRef.stat };
+      const missing: FileRef = { path: path.join(dir(), 'missing'), stat: smallRef.stat };
       const err = await g.sendFile(sock, missing, 0, 100).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'open', errno: os.constants.errno.ENOENT });
       // A file shorter than the stat the caller holds: the body cannot be completed.
