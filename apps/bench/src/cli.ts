@@ -12,6 +12,7 @@ import { LOOPBACK_CAVEAT, suiteMarkdown, targetsText } from './report/markdown.j
 import { writeRun } from './report/write.js';
 import { SUITES, type Mode, type SuiteName, type SuiteResult } from './results.js';
 import { pinSelf } from './spawn.js';
+import { parseSize } from './units.js';
 import { runFastifySuite } from './suites/fastify.js';
 import { runFilesSuite } from './suites/files.js';
 import { runSenderSuite } from './suites/sender.js';
@@ -35,6 +36,7 @@ Suites: ${SUITES.join(', ')} (default: all, in that order)
   --rounds N         rounds per point
   --seconds S        measured seconds per run
   --only IDS         only these competitors (comma separated ids)
+  --sizes LIST       only these body/file/chunk sizes (e.g. 1k,1m; default: the mode's grid)
   --out DIR          results directory (default apps/bench/results)
   --no-install       do not apt-get wrk / nginx when missing
   --server-cpu N     CPU for the measured server (default 0)
@@ -51,6 +53,7 @@ interface Cli {
   rounds?: number;
   seconds?: number;
   only: Set<string> | null;
+  sizes: number[] | undefined;
   out: string;
   install: boolean;
   serverCpu: number | null;
@@ -64,6 +67,16 @@ function positiveNumber(name: string, text: string | undefined, integer: boolean
   return n;
 }
 
+function parseSizes(text: string): number[] {
+  const sizes = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (sizes.length === 0) throw new UsageError('--sizes wants a comma separated list such as 1k,1m');
+  return sizes.map((s) => {
+    const n = parseSize(s);
+    if (n === null) throw new UsageError(`--sizes: ${s} is not a size (try 4k, 64KiB, 1m, 16MiB)`);
+    return n;
+  });
+}
+
 function parseCli(argv: string[]): Cli | null {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -74,6 +87,7 @@ function parseCli(argv: string[]): Cli | null {
       rounds: { type: 'string' },
       seconds: { type: 'string' },
       only: { type: 'string' },
+      sizes: { type: 'string' },
       out: { type: 'string' },
       'no-install': { type: 'boolean' },
       'server-cpu': { type: 'string' },
@@ -102,6 +116,7 @@ function parseCli(argv: string[]): Cli | null {
     rounds: positiveNumber('rounds', values.rounds, true),
     seconds: positiveNumber('seconds', values.seconds, false),
     only: values.only ? new Set(values.only.split(',').map((s) => s.trim()).filter(Boolean)) : null,
+    sizes: values.sizes === undefined ? undefined : parseSizes(values.sizes),
     out: path.resolve(values.out ?? path.join(PACKAGE_DIR, 'results')),
     install: !values['no-install'],
     serverCpu: cpuFlag('server-cpu', 0),
@@ -129,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const started = Date.now();
   const log = (line: string) => process.stdout.write(`${line}\n`);
-  const plan = withOverrides(planFor(cli.mode), { rounds: cli.rounds, seconds: cli.seconds });
+  const plan = withOverrides(planFor(cli.mode), { rounds: cli.rounds, seconds: cli.seconds, sizes: cli.sizes });
   if (cli.loadCpu !== null) pinSelf(cli.loadCpu);
   const machine = machineInfo(cli.serverCpu, cli.loadCpu);
   log(`zcsend-bench: ${cli.mode} run of ${cli.suites.join(', ')}; Linux ${machine.kernel}, ${machine.cpus} CPUs, Node ${machine.node}`);

@@ -50,13 +50,19 @@ export function planFor(mode: Mode): Plan {
   }
 }
 
-/** Command-line overrides (--rounds, --seconds) applied to every suite. */
-export function withOverrides(plan: Plan, overrides: { rounds?: number; seconds?: number }): Plan {
+/** Command-line overrides (--rounds, --seconds, --sizes) applied to every suite. */
+export function withOverrides(plan: Plan, overrides: { rounds?: number; seconds?: number; sizes?: readonly number[] }): Plan {
   const next = structuredClone(plan);
   if (overrides.rounds !== undefined) next.rounds = overrides.rounds;
   if (overrides.seconds !== undefined) {
     next.seconds = overrides.seconds;
     next.sender.seconds = overrides.seconds;
+  }
+  if (overrides.sizes !== undefined) {
+    // The sizes replace every suite's grid: body sizes, file sizes and send chunks alike.
+    next.sender.chunks = [...overrides.sizes];
+    next.files.sizes = [...overrides.sizes];
+    next.fastify.sizes = [...overrides.sizes];
   }
   return next;
 }

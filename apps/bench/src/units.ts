@@ -24,3 +24,12 @@ export function formatNumber(value: number): string {
   const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3;
   return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 }
+
+/** Parses "4k", "64KiB", "1m", "16MiB" or a byte count; null when it is none of those. */
+export function parseSize(text: string): number | null {
+  const match = /^(\d+)\s*(b|k|kib|m|mib)?$/i.exec(text.trim());
+  if (!match) return null;
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const n = Number(match[1]) * (unit.startsWith('m') ? MiB : unit.startsWith('k') ? KiB : 1);
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+}

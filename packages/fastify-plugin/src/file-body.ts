@@ -116,23 +116,52 @@ function usesRealFs(stream: fs.ReadStream): boolean {
 
 /** Sends the stream's range from its file; resolves with the bytes sent, rejects with Fallback or Failure. */
 async function serve(ctx: PluginContext, reply: FastifyReply, stream: fs.ReadStream): Promise<number> {
-  const res = reply.raw;
-  const path = stream.path as string;
-  let stat: fs.Stats;
+  // A file that cannot be opened is an error Fastify reports before any header (404, 500):
+  // wait for the stream's own open so that stays so.
+  if (stream.pending && !(await opened(stream))) throw new Fallback('stream-state');
+  const file = openOwnCopy(stream.path as string);
+  if (!file) throw new Fallback('stream-state');
   try {
-    // A file that cannot be opened is an error Fastify reports before any header (404, 500):
-    // wait for the stream's own open so that stays so.
-    if (stream.pending && !(await opened(stream))) throw new Fallback('stream-state');
-    stat = await fs.promises.stat(path);
-  } catch {
-    // Fastify saw the stream's error (its end-of-stream tracking listens), or the stream meets it when piped.
-    throw new Fallback('stream-state');
+    return await serveFrom(ctx, reply, stream, file);
+  } finally {
+    fs.close(file.fd, () => {});
   }
+}
+
+interface OpenedFile {
+  path: string;
+  fd: number;
+  stat: fs.Stats;
+}
+
+/**
+ * The plugin's own fd on the file, so the stream's fd (which Fastify destroys when the response
+ * closes, an abort included) is never one the kernel may still be reading. Synchronous on
+ * purpose: the stream has just opened the same path, so the open and fstat are answered from
+ * the dentry and inode caches in microseconds, where each threadpool round trip they replace
+ * (stat, then the engine's open and close) cost far more per response.
+ */
+function openOwnCopy(path: string): OpenedFile | null {
+  let fd = -1;
+  try {
+    fd = fs.openSync(path, 'r');
+    return { path, fd, stat: fs.fstatSync(fd) };
+  } catch {
+    if (fd >= 0) fs.close(fd, () => {});
+    return null;
+  }
+}
+
+async function serveFrom(ctx: PluginContext, reply: FastifyReply, stream: fs.ReadStream, file: OpenedFile): Promise<number> {
+  const res = reply.raw;
+  const { stat } = file;
   const range = stream as unknown as ReadStreamRange;
   const start = range.start ?? 0;
   const last = range.end === undefined || range.end === Infinity ? stat.size - 1 : Math.min(range.end, stat.size - 1);
   const length = Math.max(0, last - start + 1);
   if (!stat.isFile()) throw new Fallback('stream-state');
+  // The path may name another file than the stream's by now: the headers' length and
+  // Last-Modified must describe the bytes about to be sent.
   if (length !== declaredLength(reply) || !sameLastModified(reply, stat)) throw new Fallback('file-changed');
   // A pipelined response waits for the ones before it (Node would buffer it meanwhile).
   const connection = replyConnection(reply);
@@ -145,7 +174,7 @@ async function serve(ctx: PluginContext, reply: FastifyReply, stream: fs.ReadStr
   res.flushHeaders();
   try {
     ctx.held.add(socket);
-    const result = await ctx.files!.sendFile(socket, { path, stat }, start, start + length);
+    const result = await ctx.files!.sendFile(socket, file, start, start + length);
     endResponse(res);
     return result.bytes;
   } catch (err) {

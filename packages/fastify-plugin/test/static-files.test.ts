@@ -178,6 +178,37 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
     }
   });
 
+  it('a path replaced after the stream opened it: the stream\'s file goes out, never the new one under old headers', async () => {
+    const name = 'swapped.bin';
+    const old = randomBytes(200 * KiB);
+    const replacement = randomBytes(200 * KiB);
+    const target = path.join(root, name);
+    fs.writeFileSync(target, old);
+    const stamp = new Date(Date.now() - 60_000);
+    fs.utimesSync(target, stamp, stamp);
+    const routes = (a: FastifyInstance) => {
+      staticRoutes(a);
+      // Runs after @fastify/static built its stream: once that stream has opened the old file,
+      // rename a same-sized file with another mtime over the path, before the body is piped.
+      a.addHook('onSend', async (request, _reply, payload) => {
+        if (request.url !== `/${name}` || !(payload instanceof fs.ReadStream)) return payload;
+        if (payload.pending) await once(payload, 'ready');
+        const staged = path.join(root, '.staged.bin');
+        fs.writeFileSync(staged, replacement);
+        fs.renameSync(staged, target);
+        return payload;
+      });
+    };
+    const app = await buildApp({ plugin: pluginOptions({ threshold: T }), routes });
+    const got = await fetch(`${await listen(app)}/${name}`);
+    expect(got.status).toBe(200);
+    expect(got.headers['last-modified']).toBe(stamp.toUTCString());
+    expect(sha256(got.body)).toBe(sha256(old));
+    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    expect(app.zcSend.stats().replies.bypassed['file-changed']).toBe(1);
+    fs.rmSync(target);
+  });
+
   it('ReadStreams the plugin cannot serve from their path go out exactly as without it', async () => {
     const big = files['big.bin']!;
     const bigPath = () => path.join(root, 'big.bin');

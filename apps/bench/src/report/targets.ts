@@ -49,6 +49,8 @@ interface RatioSpec {
   metric: MetricName;
   required: number;
   pointText: string;
+  /** A competitor identical to `theirs`: its ratio to them is printed as this run's noise floor. */
+  control?: string;
 }
 
 function ratio(suites: Map<SuiteName, SuiteResult>, spec: RatioSpec): TargetResult {
@@ -76,8 +78,15 @@ function ratio(suites: Map<SuiteName, SuiteResult>, spec: RatioSpec): TargetResu
     measured: r,
     measuredText: `${r.toFixed(2)}×`,
     status: r >= spec.required ? 'PASS' : 'FAIL',
-    note: `${fmt(ours)} vs ${fmt(best.v)} ${METRIC_TEXT[spec.metric]} (${labelOf(suite, best.id)})`,
+    note: `${fmt(ours)} vs ${fmt(best.v)} ${METRIC_TEXT[spec.metric]} (${labelOf(suite, best.id)})${controlText(suite, spec, best.v)}`,
   };
+}
+
+/** "; A/A control 0.97×" when the suite measured a control identical to the baseline. */
+function controlText(suite: SuiteResult | undefined, spec: RatioSpec, baseline: number): string {
+  if (!spec.control) return '';
+  const control = value(metrics(suite, spec.control, spec.group, spec.size), spec.metric);
+  return control === null ? '' : `; A/A control ${(control / baseline).toFixed(2)}×`;
 }
 
 export function evaluateTargets(results: readonly SuiteResult[]): TargetResult[] {
@@ -95,13 +104,13 @@ export function evaluateTargets(results: readonly SuiteResult[]): TargetResult[]
     out.push(ratio(suites, { suiteName: 'files', target: 'zcserve vs best Node static server, MB per server CPU-s', ours: 'zcserve', theirs: NODE_STATIC_SERVERS, group: c16, size, metric: 'mbPerCpuSecond', required: 3, pointText: `${formatSize(size)} files, 16 conn` }));
   }
   for (const size of [1 * MiB, 16 * MiB]) {
-    out.push(ratio(suites, { suiteName: 'fastify', target: 'Fastify + zcSend + @fastify/static vs without zcSend, MB per server CPU-s', ours: 'fastify-zcsend', theirs: 'fastify', group: 'static', size, metric: 'mbPerCpuSecond', required: 10, pointText: `${formatSize(size)} files` }));
+    out.push(ratio(suites, { suiteName: 'fastify', target: 'Fastify + zcSend + @fastify/static vs without zcSend, MB per server CPU-s', ours: 'fastify-zcsend', theirs: 'fastify', group: 'static', size, metric: 'mbPerCpuSecond', required: 10, pointText: `${formatSize(size)} files`, control: 'fastify-control' }));
   }
   for (const size of [64 * KiB, 1 * MiB, 16 * MiB]) {
-    out.push(ratio(suites, { suiteName: 'fastify', target: 'Fastify + zcSend vs plain Fastify, Buffer replies, MB/s', ours: 'fastify-zcsend', theirs: 'fastify', group: 'buffer', size, metric: 'mbPerSec', required: 1.0, pointText: `${formatSize(size)} Buffer` }));
-    out.push(ratio(suites, { suiteName: 'fastify', target: 'Fastify + zcSend vs plain Fastify, Buffer replies, MB per server CPU-s', ours: 'fastify-zcsend', theirs: 'fastify', group: 'buffer', size, metric: 'mbPerCpuSecond', required: 1.0, pointText: `${formatSize(size)} Buffer` }));
+    out.push(ratio(suites, { suiteName: 'fastify', target: 'Fastify + zcSend vs plain Fastify, Buffer replies, MB/s', ours: 'fastify-zcsend', theirs: 'fastify', group: 'buffer', size, metric: 'mbPerSec', required: 1.0, pointText: `${formatSize(size)} Buffer`, control: 'fastify-control' }));
+    out.push(ratio(suites, { suiteName: 'fastify', target: 'Fastify + zcSend vs plain Fastify, Buffer replies, MB per server CPU-s', ours: 'fastify-zcsend', theirs: 'fastify', group: 'buffer', size, metric: 'mbPerCpuSecond', required: 1.0, pointText: `${formatSize(size)} Buffer`, control: 'fastify-control' }));
   }
-  out.push(ratio(suites, { suiteName: 'fastify', target: 'Fastify + zcSend vs plain Fastify, req/s', ours: 'fastify-zcsend', theirs: 'fastify', group: 'buffer', size: 1 * KiB, metric: 'reqPerSec', required: 0.98, pointText: '1 KiB Buffer' }));
+  out.push(ratio(suites, { suiteName: 'fastify', target: 'Fastify + zcSend vs plain Fastify, req/s', ours: 'fastify-zcsend', theirs: 'fastify', group: 'buffer', size: 1 * KiB, metric: 'reqPerSec', required: 0.98, pointText: '1 KiB Buffer', control: 'fastify-control' }));
   for (const size of [64 * KiB, 1 * MiB, 4 * MiB]) {
     out.push(ratio(suites, { suiteName: 'sender', target: 'core Sender vs C liburing, SEND_ZC, MB/s', ours: 'zcsend-zc', theirs: 'c-send-zc', group: 'tcp', size, metric: 'mbPerSec', required: 0.9, pointText: `${formatSize(size)} chunks` }));
     out.push(ratio(suites, { suiteName: 'sender', target: 'core Sender vs C liburing, ring send (adaptive on loopback), MB/s', ours: 'zcsend-adaptive', theirs: 'c-ring-send', group: 'tcp', size, metric: 'mbPerSec', required: 0.9, pointText: `${formatSize(size)} chunks` }));

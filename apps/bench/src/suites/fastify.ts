@@ -19,6 +19,14 @@ export async function runFastifySuite(ctx: SuiteContext): Promise<Omit<SuiteResu
 
   const competitors: HttpCompetitor[] = [
     { id: 'fastify', label: 'Fastify', path: pathOf, start: (cpu) => startAnnouncingScript('fastify', app, [root, '0', sizes.join(',')], cpu) },
+    // A second plain Fastify process measured like the others: its ratio to the first is the
+    // noise floor of this run (A/A), what a "no measurable loss" verdict has to be read against.
+    {
+      id: 'fastify-control',
+      label: 'Fastify (A/A control)',
+      path: pathOf,
+      start: (cpu) => startAnnouncingScript('fastify-control', app, [root, '0', sizes.join(',')], cpu),
+    },
     {
       id: 'fastify-zcsend',
       label: 'Fastify + zcSend',
@@ -52,6 +60,8 @@ export async function runFastifySuite(ctx: SuiteContext): Promise<Omit<SuiteResu
       { id: 'static', title: `@fastify/static files, ${connections} connections` },
     ],
     cells: out.cells,
-    notes: [],
+    notes: [
+      'Fastify (A/A control) is a second, identical plain Fastify process: its ratio to Fastify shows how far two equal servers differ in this run.',
+    ],
   };
 }
