@@ -13,7 +13,8 @@ import { evaluateTargets } from '../src/report/targets.js';
 import type { Cell, CompetitorInfo, SuiteResult } from '../src/results.js';
 import { median, summarize } from '../src/stats.js';
 import { compileC } from '../src/tools.js';
-import { KiB, MiB } from '../src/units.js';
+import { planFor, withOverrides } from '../src/plan.js';
+import { KiB, MiB, parseSize } from '../src/units.js';
 
 /** Under ZCSEND_DISABLE=1 the C program's ring modes are not run (the mode promises no io_uring). */
 const MODE_COPY = process.env.ZCSEND_DISABLE === '1';
@@ -110,6 +111,19 @@ function suite(name: SuiteResult['suite'], competitors: CompetitorInfo[], cells:
   };
 }
 
+describe('size lists', () => {
+  it('parses k/KiB/m/MiB suffixes and byte counts, and refuses the rest', () => {
+    expect(['4k', '64KiB', '1m', '16MiB', '1000'].map(parseSize)).toEqual([4 * KiB, 64 * KiB, MiB, 16 * MiB, 1000]);
+    expect(['', '1g', '-1k', '0', '1.5m', 'k'].map(parseSize)).toEqual([null, null, null, null, null, null]);
+  });
+
+  it('a --sizes override replaces every suite grid', () => {
+    const plan = withOverrides(planFor('quick'), { sizes: [KiB, MiB] });
+    expect([plan.sender.chunks, plan.files.sizes, plan.fastify.sizes]).toEqual([[KiB, MiB], [KiB, MiB], [KiB, MiB]]);
+    expect(planFor('quick').files.sizes).toHaveLength(4);
+  });
+});
+
 describe('target verdicts', () => {
   const files = suite(
     'files',
@@ -149,6 +163,18 @@ describe('target verdicts', () => {
     expect(find(/nginx.*req\/s/, '4 KiB').status).toBe('N/A');
     expect(find(/nginx.*req\/s/, '4 KiB').note).toMatch(/not measured/);
     expect(find(/Fastify \+ zcSend vs plain Fastify, req\/s/, '1 KiB').note).toMatch(/suite fastify not run/);
+  });
+
+  it('prints the A/A control ratio beside the Fastify targets', () => {
+    const fastify = suite(
+      'fastify',
+      [competitor('fastify'), competitor('fastify-control'), competitor('fastify-zcsend')],
+      [cell('fastify', 'buffer', 1 * MiB, 4000), cell('fastify-control', 'buffer', 1 * MiB, 3600), cell('fastify-zcsend', 'buffer', 1 * MiB, 3800)],
+    );
+    const t = evaluateTargets([fastify]).find((x) => /Buffer replies, MB per server CPU-s/.test(x.target) && x.point.startsWith('1 MiB'))!;
+    expect(t.status).toBe('FAIL');
+    expect(t.measured).toBeCloseTo(0.95);
+    expect(t.note).toMatch(/A\/A control 0\.90×$/);
   });
 
   it('checks peak RSS against the cache size plus 64 MiB', () => {
