@@ -113,6 +113,12 @@ export interface NativeBinding {
   pipe2(flags: number): [number, number] | number;
   setPipeSize(fd: number, size: number): number;
   closeFd(fd: number): number;
+  /**
+   * Payload bytes the TCP peer has acknowledged so far (tcp_info tcpi_bytes_acked, monotonic), or
+   * -errno (-ENOPROTOOPT/-EOPNOTSUPP: not TCP or the kernel lacks the field; -EBADF, -ENOTSOCK).
+   * Synchronous: call it only with an fd the caller owns right now.
+   */
+  tcpBytesAcked(fd: number): number;
 }
 
 export type LoadResult = { binding: NativeBinding; reason: null } | { binding: null; reason: string };

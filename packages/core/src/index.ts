@@ -7,3 +7,12 @@ export { type FallbackReason, socketEligibility, isLoopbackAddress } from './soc
 export { fallbackChannel, copiedChannel, violationChannel } from './diagnostics.js';
 export * as constants from './constants.js';
 export * from './files/index.js';
+export {
+  StallCheck,
+  tcpBytesAcked,
+  keepsConnection,
+  DEFAULT_MIN_PROGRESS_BYTES,
+  type StallCheckOptions,
+  type StallCheckStats,
+  type TimeoutVerdict,
+} from './stall-check.js';

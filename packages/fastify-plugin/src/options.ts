@@ -42,6 +42,13 @@ export interface ZcSendOptions {
    * file through core's file engines. `false` leaves them to Fastify. Default true.
    */
   files?: boolean | ZcSendFileOptions;
+  /**
+   * On a socket timeout, a connection whose body is still in progress or held by the kernel is
+   * kept while its peer acknowledges at least this many bytes per timeout period (the kernel's
+   * count), so slow but steady readers are not cut; a stalled one is reset at its second timeout
+   * at the latest. 0: every such timeout resets. Default 64 KiB.
+   */
+  minProgressBytes?: number;
 }
 
 export interface ResolvedOptions {
@@ -50,13 +57,14 @@ export interface ResolvedOptions {
   senderOptions: SenderOptions | null;
   sender: Sender | null;
   files: ZcSendFileOptions | null;
+  minProgressBytes: number | undefined;
 }
 
 const SENDER_KEYS = ['adaptive', 'chunkSize', 'entries', 'backend', 'ring'] as const;
 const FILE_KEYS = new Set(['engine', 'cacheBytes', 'cacheMaxFileBytes', 'maxInFlightBytes', 'chunkSize']);
 /** Keys Fastify itself reads from `register(plugin, opts)`: tolerated, not ours. */
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers']);
-const KNOWN_KEYS = new Set<string>(['threshold', 'sender', 'files', ...SENDER_KEYS]);
+const KNOWN_KEYS = new Set<string>(['threshold', 'sender', 'files', 'minProgressBytes', ...SENDER_KEYS]);
 
 function invalid(message: string): never {
   throw new FST_ZC_INVALID_OPTION(message);
@@ -105,5 +113,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     fileOptions = { ...files } as ZcSendFileOptions;
   } else invalid('option files must be a boolean or an object');
 
-  return { threshold, senderOptions, sender: sender as Sender | null, files: fileOptions };
+  const minProgressBytes = opts.minProgressBytes;
+  if (minProgressBytes !== undefined && (typeof minProgressBytes !== 'number' || !Number.isSafeInteger(minProgressBytes) || minProgressBytes < 0)) {
+    invalid(`option minProgressBytes must be a non-negative integer, got ${String(minProgressBytes)}`);
+  }
+
+  return { threshold, senderOptions, sender: sender as Sender | null, files: fileOptions, minProgressBytes };
 }

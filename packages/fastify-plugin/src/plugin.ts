@@ -1,7 +1,7 @@
 import type * as net from 'node:net';
 import * as fs from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { FileSender, Sender, getSender, ZcSendError, type FileSenderStats, type SenderStats } from '@zcsend/core';
+import { FileSender, Sender, StallCheck, getSender, ZcSendError, type FileSenderStats, type SenderStats, type StallCheckStats } from '@zcsend/core';
 import { armByteBody } from './byte-body.js';
 import type { PluginContext } from './context.js';
 import { FST_ZC_INVALID_OPTION, FST_ZC_INVALID_PAYLOAD, FST_ZC_URING_UNAVAILABLE } from './errors.js';
@@ -20,6 +20,8 @@ export interface ZcSendStats {
   sender: SenderStats;
   /** The file engines' counters, or null with `files: false`. */
   files: FileSenderStats | null;
+  /** Socket timeouts of connections with a body in progress or held, by verdict (core's StallCheck). */
+  timeouts: StallCheckStats;
 }
 
 /** `fastify.zcSend` */
@@ -45,6 +47,7 @@ const forcedReplies = new WeakSet<FastifyReply>();
 export async function zcSendPlugin(fastify: FastifyInstance, options: ZcSendOptions): Promise<void> {
   const resolved = resolveOptions(options);
   const { sender, ownsSender } = openSender(resolved);
+  const stalls = new StallCheck({ minProgressBytes: resolved.minProgressBytes });
   let files: FileSender | null = null;
   try {
     files = resolved.files ? new FileSender({ ...resolved.files, sender }) : null;
@@ -53,13 +56,14 @@ export async function zcSendPlugin(fastify: FastifyInstance, options: ZcSendOpti
     throw asPluginError(err);
   }
   const tracker = new ReplyTracker();
-  const held = new HeldConnections(sender);
+  const held = new HeldConnections(sender, stalls);
   const ctx: PluginContext = { sender, files, threshold: resolved.threshold, tracker, held, closing: false };
 
-  // A timed-out connection the kernel still holds buffers for is reset, not FIN-closed (which
-  // would leave them pinned). Others get Node's default (destroy) unless someone else listens.
+  // A timed-out connection whose peer still acknowledges bytes is kept; a stalled one the kernel
+  // still holds buffers for is reset, not FIN-closed (which would leave them pinned). Others get
+  // Node's default (destroy) unless someone else listens.
   const onTimeout = (socket: net.Socket): void => {
-    if (held.resetIfHeld(socket)) return;
+    if (held.onTimeout(socket)) return;
     if (fastify.server.listenerCount('timeout') === 1) socket.destroy();
   };
   fastify.server.on('timeout', onTimeout);
@@ -75,6 +79,7 @@ export async function zcSendPlugin(fastify: FastifyInstance, options: ZcSendOpti
       replies: tracker.snapshot(),
       sender: sender.stats(),
       files: files?.stats() ?? null,
+      timeouts: stalls.stats(),
     }),
   };
   fastify.decorate('zcSend', api);

@@ -81,6 +81,7 @@ async function runServer(config: CliConfig): Promise<void> {
       maxInFlightBytes: config.maxInFlightBytes,
       statCacheMs: config.statCacheMs,
       timeoutMs: config.timeoutMs,
+      minProgressBytes: config.minProgressBytes,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       stats: config.stats,
       accessLog: !config.quiet,

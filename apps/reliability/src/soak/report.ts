@@ -16,9 +16,12 @@ export function summary(r: ScenarioResult): string {
     const s = r.senderAfter;
     lines.push(`  sender: ops ${s.opsSubmitted} (zc ${s.zcOpsSubmitted}, fixed-buffer ${s.fixedOpsSubmitted ?? 0}), notifications ${s.notifications}, cancellations ${s.cancellations}, bytes ${mib(s.bytesSent)} (zc-copied ${mib(s.bytesCopied)}, plain ${mib(s.bytesPlain)}), violations ${s.violations}, CQ overflows ${s.cqOverflows}`);
   }
-  if (r.httpAfter) lines.push(`  server http: ${r.httpAfter.timeouts} socket timeouts, ${r.httpAfter.aborted} responses not finished`);
+  if (r.httpAfter) {
+    const verdicts = r.httpAfter.timeoutVerdicts ? `, timeout verdicts ${JSON.stringify(r.httpAfter.timeoutVerdicts)}` : '';
+    lines.push(`  server http: ${r.httpAfter.timeouts} connections reset by the timeout, ${r.httpAfter.aborted} responses not finished${verdicts}`);
+  }
   if (r.byEngine) {
-    lines.push(`  file bodies by engine: ${Object.entries(r.byEngine).map(([e, v]) => `${e} ${v.sends} (${mib(v.bytes)})`).join(', ')}; ${r.fileErrors ?? 0} rejected sends, fallbacks ${JSON.stringify(r.fileFallbacks ?? {})}`);
+    lines.push(`  file bodies by engine: ${Object.entries(r.byEngine).map(([e, v]) => `${e} ${v.sends} (${mib(v.bytes)})`).join(', ')}; ${r.fileErrors ?? 0} rejected sends ${JSON.stringify(r.fileErrorCodes ?? {})}, fallbacks ${JSON.stringify(r.fileFallbacks ?? {})}`);
   }
   for (const c of r.checks) lines.push(`  [${c.ok ? 'ok' : 'FAIL'}] ${c.name}: ${c.detail}`);
   for (const f of r.failures.slice(0, 10)) lines.push(`  failure: ${f}`);

@@ -8,6 +8,9 @@ import { getJson, getOnce, startServer, STATS_PATH, type Mode, type RunningServe
 import { Connection, type Outcome } from './client.js';
 import { planRequest, type PlannedRequest, type SoakConfig } from './plan.js';
 
+/** Keep-alive timeout of both soak servers (zcserve's default, the Fastify app's setting). */
+const SERVER_KEEP_ALIVE_MS = 5_000;
+
 /** The counters the checks read, as both servers report them at /_zcsend/stats. */
 interface SenderCounters {
   backend: string;
@@ -36,6 +39,8 @@ interface FileCounters {
   byEngine?: Record<string, { sends: number; bytes: number }>;
   /** sendFile calls that rejected. */
   errors?: number;
+  /** The same by error code, where the core counts them. */
+  errorCodes?: Record<string, number>;
   fallbacks?: Record<string, number>;
   /** The splice engine's pipe pool, where the core has it: idle pipes are a bounded cache. */
   splice?: { activeSends: number; pipes: number; idlePipes: number };
@@ -47,7 +52,7 @@ interface ServerStats {
   sender: SenderCounters;
   files?: FileCounters | null;
   plugin?: { replies: { inFlight: number; failed: number }; files: FileCounters | null };
-  http?: { timeouts: number; aborted: number };
+  http?: { timeouts: number; aborted: number; timeoutVerdicts?: Record<string, number> };
 }
 
 export interface Check {
@@ -64,6 +69,8 @@ export interface ScenarioResult {
   byEngine: Record<string, { sends: number; bytes: number }> | null;
   /** File sends that rejected (a client going away counts), and file-engine fallbacks. */
   fileErrors: number | null;
+  /** Rejected file sends by error code (ZCSEND_ERR_*, a Node code, or unknown). */
+  fileErrorCodes: Record<string, number> | null;
   fileFallbacks: Record<string, number> | null;
   mode: Mode;
   backend: string;
@@ -88,7 +95,7 @@ export interface ScenarioResult {
   stalledRelease: { stalledOpen: number; releasedWhileStalledOpen: boolean; pinnedBytes: number; inFlightOps: number };
   senderAfter: SenderCounters | null;
   /** zcserve's HTTP counters after quiesce (socket timeouts, responses cut short). */
-  httpAfter: { timeouts: number; aborted: number } | null;
+  httpAfter: { timeouts: number; aborted: number; timeoutVerdicts: Record<string, number> | null } | null;
   exit: { code: number | null; signal: string | null } | null;
   failures: string[];
   checks: Check[];
@@ -290,7 +297,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const waitStall = Math.max(0, lastStallAt + config.timeoutMs - Date.now());
     await sleep(waitStall);
     const stalledOpen = stalledConnections.filter((s) => !s.connection.closed).length;
-    const whileStalled = await pollUntil(() => stats(server), quiet, config.timeoutMs + 5_000, 200);
+    // A stalled connection is cut at its second timeout (the first only notes the kernel's count of
+    // acknowledged bytes): the socket timeout mid-body, the keep-alive timeout once its response finished.
+    const cutWithin = 2 * Math.max(config.timeoutMs, SERVER_KEEP_ALIVE_MS);
+    const whileStalled = await pollUntil(() => stats(server), quiet, cutWithin + 5_000, 200);
     const stalledRelease = {
       stalledOpen,
       releasedWhileStalledOpen: whileStalled.ok,
@@ -342,6 +352,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       engine: options.engine ?? null,
       byEngine,
       fileErrors: fileCounters(after.value)?.errors ?? null,
+      fileErrorCodes: fileCounters(after.value)?.errorCodes ?? null,
       fileFallbacks: fileCounters(after.value)?.fallbacks ?? null,
       mode,
       backend: server.backend,
@@ -355,7 +366,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       rss: { start: rssStart, firstHalfPeak: rssFirstHalfPeak, secondHalfPeak: rssSecondHalfPeak, afterQuiesce: rssAfter, secondHalfGrowthPct: growth },
       stalledRelease,
       senderAfter,
-      httpAfter: after.value.http ? { timeouts: after.value.http.timeouts, aborted: after.value.http.aborted } : null,
+      httpAfter: after.value.http
+        ? { timeouts: after.value.http.timeouts, aborted: after.value.http.aborted, timeoutVerdicts: after.value.http.timeoutVerdicts ?? null }
+        : null,
       exit: { code: exit.code, signal: exit.signal },
       failures,
       checks,

@@ -40,6 +40,7 @@ export class FileSender {
   };
   private readonly fallbacks: FileSenderStats['fallbacks'] = {};
   private errors = 0;
+  private readonly errorCodes: Record<string, number> = {};
 
   constructor(options: FileSenderOptions = {}) {
     this.options = resolveFileSenderOptions(options);
@@ -74,6 +75,8 @@ export class FileSender {
       return result;
     } catch (err) {
       this.errors++;
+      const code = rejectionCode(err);
+      this.errorCodes[code] = (this.errorCodes[code] ?? 0) + 1;
       throw err;
     } finally {
       this.active--;
@@ -100,6 +103,7 @@ export class FileSender {
       },
       fallbacks: { ...this.fallbacks },
       errors: this.errors,
+      errorCodes: { ...this.errorCodes },
     };
   }
 
@@ -210,4 +214,10 @@ function validate(socket: unknown, file: FileRef, start: number, end: number): v
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end || end > size) {
     invalidArg(`range [${String(start)}, ${String(end)}) is not within the file's ${size} bytes`);
   }
+}
+
+/** The stable code of a rejection (ZcSendError or Node's system errors), for the counters. */
+function rejectionCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.length > 0 && code.length <= 64 ? code : 'unknown';
 }

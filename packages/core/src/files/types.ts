@@ -108,4 +108,6 @@ export interface FileSenderStats {
   fallbacks: Partial<Record<FileFallbackReason, number>>;
   /** sendFile calls that rejected. */
   errors: number;
+  /** The same, by the rejection's `code` (ZCSEND_ERR_*, or a Node system error code; `unknown` without one). */
+  errorCodes: Record<string, number>;
 }

@@ -31,6 +31,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'no-zc', type: 'boolean', help: 'force the copy backend (no io_uring)' },
   { name: 'workers', type: 'string', default: '1', arg: 'N|auto', help: 'processes (node:cluster), one ring each' },
   { name: 'timeout', type: 'string', default: '60', arg: 'SECONDS', help: 'reset connections stalled this long (0: never)' },
+  { name: 'min-progress', type: 'string', default: '64KB', arg: 'SIZE', help: 'bytes a timed-out client must take per timeout to be kept (0: reset at once)' },
   { name: 'shutdown-timeout', type: 'string', default: '10', arg: 'SECONDS', help: 'grace period for in-flight responses on SIGINT/SIGTERM' },
   { name: 'stat-cache', type: 'string', default: '1000', arg: 'MS', help: 'reuse stat results this long (0: every request)' },
   { name: 'stats', type: 'boolean', help: 'serve GET /_zcsend/stats (JSON) and /_zcsend/metrics (Prometheus)' },
@@ -57,6 +58,7 @@ export interface CliConfig {
   zeroCopy: boolean;
   workers: number;
   timeoutMs: number;
+  minProgressBytes: number;
   shutdownTimeoutMs: number;
   statCacheMs: number;
   stats: boolean;
@@ -162,6 +164,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
       zeroCopy: v['no-zc'] !== true,
       workers,
       timeoutMs: seconds('timeout', str('timeout')),
+      minProgressBytes: size('min-progress', str('min-progress')),
       shutdownTimeoutMs: seconds('shutdown-timeout', str('shutdown-timeout')),
       statCacheMs: integer('stat-cache', str('stat-cache'), 0, 2 ** 31 - 1),
       stats: v.stats === true,

@@ -2,7 +2,7 @@
 // stats endpoints, socket timeouts that cancel stalled sends, graceful close).
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { ZcSendError, type Sender } from '@zcsend/core';
+import { StallCheck, ZcSendError, keepsConnection, type Sender } from '@zcsend/core';
 import { serveStatic, type StaticHandler } from '../static/handler.js';
 import type { StaticOptions } from '../static/options.js';
 import { onSocketClose } from '../response-socket.js';
@@ -17,6 +17,13 @@ export interface FileServerOptions extends StaticOptions {
    * in-flight sends cancelled and is reset (which frees kernel-held buffers at once). Default 60000; 0 disables.
    */
   timeoutMs?: number;
+  /**
+   * A timed-out connection whose response is in progress or still held by the kernel is kept
+   * while its peer acknowledges at least this many bytes per timeout period (the kernel's count):
+   * slow but steady readers are not cut, a stalled one is reset at its second timeout at the
+   * latest. 0: reset at the first timeout. Default 64 KiB.
+   */
+  minProgressBytes?: number;
   /** Keep-alive idle timeout in ms. Default 5000. */
   keepAliveTimeoutMs?: number;
   /** Expose GET /_zcsend/stats (JSON) and /_zcsend/metrics (Prometheus). Default false. */
@@ -66,7 +73,7 @@ interface HttpMessageSocket extends net.Socket {
 
 export function createFileServer(options: FileServerOptions): FileServer {
   if (typeof options !== 'object' || options === null) throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', 'options must be an object');
-  const { root, timeoutMs: t, keepAliveTimeoutMs: k, stats: statsOption, accessLog: logOption, shutdownTimeoutMs: s, ...staticOptions } = options;
+  const { root, timeoutMs: t, minProgressBytes, keepAliveTimeoutMs: k, stats: statsOption, accessLog: logOption, shutdownTimeoutMs: s, ...staticOptions } = options;
   const timeoutMs = ms('timeoutMs', t, 60_000);
   const keepAliveTimeoutMs = ms('keepAliveTimeoutMs', k, 5_000);
   const shutdownTimeoutMs = ms('shutdownTimeoutMs', s, 10_000);
@@ -75,6 +82,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
     throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', 'option accessLog must be a boolean or a function');
   }
 
+  const stalls = new StallCheck({ minProgressBytes });
   const handler = serveStatic(root, staticOptions);
   const sender = handler.sender;
   const log = logOption ? new AccessLog(typeof logOption === 'function' ? logOption : (chunk) => process.stdout.write(chunk)) : null;
@@ -98,10 +106,12 @@ export function createFileServer(options: FileServerOptions): FileServer {
   // Node calls this for any socket timeout; with a listener it leaves the socket to us.
   server.on('timeout', (socket: HttpMessageSocket) => {
     const res = socket._httpMessage;
-    // A stalled client: its response is unfinished, or finished but still pinned in the kernel
-    // because the peer reads nothing. Cancel what the ring holds and reset (a FIN would leave
-    // the buffers pinned in the orphaned socket); a reset frees them now.
+    // Its response is unfinished, or finished but still pinned in the kernel. A peer still
+    // acknowledging bytes is slow, not stalled: keep it (timer re-armed). A stalled one: cancel
+    // what the ring holds and reset (a FIN would leave the buffers pinned in the orphaned
+    // socket); a reset frees them now.
     if ((res && !res.writableFinished) || sender.holds(socket)) {
+      if (keepsConnection(stalls.onTimeout(socket))) return;
       counters.timeouts++;
       sender.cancel(socket);
       socket.resetAndDestroy();
@@ -121,7 +131,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
       sender: sender.stats(),
       files,
       static: rest,
-      http: { ...counters, statuses: { ...counters.statuses } },
+      http: { ...counters, statuses: { ...counters.statuses }, timeoutVerdicts: stalls.stats() },
     };
   };
 

@@ -1,5 +1,5 @@
 // GET /_zcsend/stats (JSON) and /_zcsend/metrics (Prometheus text exposition format 0.0.4).
-import type { SenderStats } from '@zcsend/core';
+import type { SenderStats, StallCheckStats } from '@zcsend/core';
 import type { StaticStats } from '../static/handler.js';
 
 export interface HttpCounters {
@@ -24,7 +24,10 @@ export interface ServerStats {
   sender: SenderStats;
   files: StaticStats['files'];
   static: Omit<StaticStats, 'files'>;
-  http: HttpCounters;
+  http: HttpCounters & {
+    /** Timeouts of connections with a response in progress or held, by verdict (core's StallCheck). */
+    timeoutVerdicts: StallCheckStats;
+  };
 }
 
 type Kind = 'counter' | 'gauge';
@@ -101,6 +104,13 @@ export function prometheusText(stats: ServerStats): string {
     'File body bytes sent, by engine.',
     Object.entries(stats.files.byEngine).map(([engine, v]) => [label('engine', engine), v.bytes]),
   );
+  block(
+    out,
+    'zcsend_file_errors_total',
+    'counter',
+    'File sends that rejected (body cut short), by error code.',
+    Object.entries(stats.files.errorCodes).map(([code, n]) => [label('code', code), n]),
+  );
   block(out, 'zcsend_inline_cache_bytes', 'gauge', 'Bytes of small files held in memory.', [['', stats.static.inlineBytes]]);
 
   block(out, 'zcsend_http_requests_total', 'counter', 'HTTP requests received.', [['', stats.http.requests]]);
@@ -113,7 +123,14 @@ export function prometheusText(stats: ServerStats): string {
     Object.entries(stats.http.statuses).map(([code, n]) => [label('code', code), n]),
   );
   block(out, 'zcsend_http_aborted_total', 'counter', 'Responses cut short by the client or a timeout.', [['', stats.http.aborted]]);
-  block(out, 'zcsend_http_timeouts_total', 'counter', 'Connections closed by the socket timeout.', [['', stats.http.timeouts]]);
+  block(out, 'zcsend_http_timeouts_total', 'counter', 'Connections reset by the socket timeout (stalled).', [['', stats.http.timeouts]]);
+  block(
+    out,
+    'zcsend_http_timeout_verdicts_total',
+    'counter',
+    'Timeouts of connections with a response in progress or held: watching (first look), progressing (kept), stalled or unknown (reset).',
+    Object.entries(stats.http.timeoutVerdicts).map(([verdict, n]) => [label('verdict', verdict), n]),
+  );
   block(out, 'zcsend_http_connections', 'gauge', 'Open HTTP connections.', [['', stats.http.connections]]);
   block(out, 'zcsend_uptime_seconds', 'gauge', 'Seconds since the server started.', [['', stats.uptimeSeconds]]);
   out.push('');
