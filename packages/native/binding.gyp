@@ -17,7 +17,8 @@
         "src/ops.cc",
         "src/probe.cc",
         "src/register.cc",
-        "src/ring.cc"
+        "src/ring.cc",
+        "src/sendfile.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

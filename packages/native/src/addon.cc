@@ -6,6 +6,7 @@
 #include "fdutil.h"
 #include "probe.h"
 #include "ring.h"
+#include "sendfile.h"
 
 namespace zcsend {
 
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pipe2", Napi::Function::New(env, Pipe2, "pipe2"));
   exports.Set("setPipeSize", Napi::Function::New(env, SetPipeSize, "setPipeSize"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("sendfile", Napi::Function::New(env, SendFile, "sendfile"));
   return exports;
 }
 
