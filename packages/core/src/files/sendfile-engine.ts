@@ -1,20 +1,13 @@
 import type * as net from 'node:net';
-import { constants as osConstants } from 'node:os';
-import { load } from '@zcsend/native';
-import { ZcSendError, errnoError } from '../errors.js';
-import type { RawRing, Sender } from '../sender.js';
-import { currentFd, refreshIdleTimer, socketEligibility } from '../sockets.js';
 import * as fs from 'node:fs';
-import { fileError, fileTruncated } from './file-io.js';
+import { load } from '@zcsend/native';
+import type { Sender } from '../sender.js';
+import { socketEligibility } from '../sockets.js';
+import { fileError } from './file-io.js';
+import { SendfileTransfer, type SendfileCounters, type SendfileSyscall } from './sendfile-transfer.js';
 import { SocketSlots } from './socket-slots.js';
 import { socketClosed, untilLibuvIdle } from './socket-ready.js';
 import type { FileFallbackReason, FileRef } from './types.js';
-import { WritableWait } from './writable-wait.js';
-
-const { EAGAIN, EBUSY, ECANCELED, EINTR, EINVAL, ENOSYS, EOPNOTSUPP } = osConstants.errno;
-
-/** sendfile refuses this file (no splice_read, or not a regular file): another engine can serve it. */
-const FILE_REFUSALS = new Set([EINVAL, EOPNOTSUPP, ENOSYS]);
 
 const MiB = 1024 * 1024;
 /**
@@ -24,8 +17,6 @@ const MiB = 1024 * 1024;
  */
 export const DEFAULT_SENDFILE_BYTES_PER_TURN = 2 * MiB;
 
-/** sendfile(outFd, inFd, offset, count): bytes, 0 at end of file, or -errno. */
-export type SendfileSyscall = (outFd: number, inFd: number, offset: number, count: number) => number;
 
 export interface SendfileEngineOptions {
   /** The syscall; default the native binding's. null: unavailable. */
@@ -33,14 +24,8 @@ export interface SendfileEngineOptions {
   bytesPerTurn?: number;
 }
 
-export interface SendfileStats {
+export interface SendfileStats extends SendfileCounters {
   activeSends: number;
-  /** sendfile(2) calls made (including those that returned -EAGAIN). */
-  calls: number;
-  /** Times the socket was full (-EAGAIN) and a POLLOUT wait was queued on the ring. */
-  socketWaits: number;
-  /** Times a response gave the event loop back after bytesPerTurn bytes. */
-  yields: number;
 }
 
 export type SendfileOutcome =
@@ -65,7 +50,7 @@ export class SendfileEngine {
   private readonly syscall: SendfileSyscall | null;
   private readonly bytesPerTurn: number;
   private active = 0;
-  private readonly counters = { calls: 0, socketWaits: 0, yields: 0 };
+  private readonly counters: SendfileCounters = { calls: 0, socketWaits: 0, yields: 0 };
 
   constructor(
     private readonly sender: Sender,
@@ -99,73 +84,38 @@ export class SendfileEngine {
     if (this.unavailableReason !== null) return fallback('sendfile-unavailable');
     if (socketEligibility(socket).reason) return fallback('socket-ineligible');
     const raw = this.sender.ringOps()!;
-    const slots = SocketSlots.of(raw.ring);
 
     this.active++;
     const opened = file.fd === undefined;
     let fileFd = file.fd ?? -1;
-    let slot = -1;
-    let wait: WritableWait | null = null;
-    let closedError: ZcSendError | null = null;
-    // libuv closing the fd cancels nothing: a wait would hold the connection open through the slot.
-    const onClose = (): void => {
-      closedError ??= socketClosed();
-      wait?.cancel();
-    };
-    socket.once('close', onClose);
     try {
       // Synchronously, like the sends: the file was just sent (or the caller forced this engine),
       // so its path and inode are cached, and a threadpool round trip would cost more than the call.
       if (opened) fileFd = openSync(file.path);
       await untilLibuvIdle(socket);
-      let offset = start;
-      let turn = 0;
-      while (offset < end) {
-        if (closedError) throw closedError;
-        // Checked and used in one synchronous step: the fd is this socket's for the call.
-        const fd = currentFd(socket);
-        if (fd < 0 || !socket.writable) throw socketClosed();
-        const res = this.syscall!(fd, fileFd, offset, Math.min(end - offset, this.bytesPerTurn - turn));
-        this.counters.calls++;
-        if (res > 0) {
-          offset += res;
-          turn += res;
-          refreshIdleTimer(socket);
-          if (turn >= this.bytesPerTurn && offset < end) {
-            this.counters.yields++;
-            turn = 0;
-            await new Promise<void>((resolve) => setImmediate(resolve));
-          }
-          continue;
-        }
-        if (res === 0) throw fileTruncated(file.path, offset);
-        if (res === -EINTR) continue;
-        if (res !== -EAGAIN) {
-          if (FILE_REFUSALS.has(-res)) return fallback('sendfile-refused', offset);
-          throw errnoError('ZCSEND_ERR_SEND_FAILED', res, 'sendfile', 'sendfile to the socket failed');
-        }
-        // The socket is full. `fd` was its fd a moment ago, in this same step: it may fill the slot.
-        if (slot < 0) {
-          slot = slots.take(fd);
-          if (slot < 0) return fallback(slot === -EBUSY ? 'sendfile-busy' : 'sendfile-unavailable', offset);
-        }
-        this.counters.socketWaits++;
-        turn = 0;
-        wait = new WritableWait(raw, slot);
-        const ready = await wait.done;
-        wait = null;
-        if (closedError) throw closedError;
-        if (ready === -ECANCELED) {
-          throw new ZcSendError('ZCSEND_ERR_CANCELLED', 'the wait for the socket was cancelled', { errno: ECANCELED, syscall: 'io_uring_enter' });
-        }
-        // An error mask (POLLERR, POLLHUP) is reported by the sendfile that follows.
-        if (ready < 0) throw errnoError('ZCSEND_ERR_SEND_FAILED', ready, 'io_uring_enter', 'waiting for the socket to take more bytes failed');
+      const transfer = new SendfileTransfer({
+        syscall: this.syscall!,
+        raw,
+        slots: SocketSlots.of(raw.ring),
+        socket,
+        fileFd,
+        path: file.path,
+        start,
+        end,
+        bytesPerTurn: this.bytesPerTurn,
+        counters: this.counters,
+      });
+      const onClose = (): void => transfer.abort(socketClosed());
+      socket.once('close', onClose);
+      try {
+        const result = await transfer.run();
+        if (result.resumeAt !== null) return fallback(result.reason, result.resumeAt);
+        return { bytes: end - start, fallback: null };
+      } finally {
+        socket.off('close', onClose);
       }
-      return { bytes: end - start, fallback: null };
     } finally {
-      socket.off('close', onClose);
-      // No wait is left in the kernel (each was awaited to its CQE): the slot may let the socket go.
-      if (slot >= 0) slots.give(slot);
+      // The transfer settled: no wait of it is left in the kernel, its slot is empty again.
       if (opened && fileFd >= 0) closeQuietly(fileFd);
       this.active--;
     }

@@ -5,38 +5,37 @@ import { IOSQE_FIXED_FILE, POLLOUT } from './ring-flags.js';
  * One wait for a socket to take more bytes: a one-shot IORING_OP_POLL_ADD(POLLOUT) naming the
  * socket by its registered-file slot, so the wait reaches the connection the slot was filled
  * with whatever libuv does with the fd number meanwhile (DESIGN.md "Sockets owned by libuv").
- * `done` settles only once the poll's CQE is in, with its result: the ready mask, -ECANCELED
- * after cancel(), or another -errno (including a failure to queue it). Until then the slot must
- * stay filled.
+ * `onDone` runs once, inside the Sender's completion handler, with the poll's result: the ready
+ * mask, -ECANCELED after cancel(), or another -errno. The slot must stay filled until then. A
+ * caller that queues its next op from `onDone` does so before the Sender can see its op table
+ * drained (and close the ring).
  */
 export class WritableWait {
-  readonly done: Promise<number>;
   private userData = 0;
   private pending = false;
 
-  constructor(
-    private readonly raw: RawRing,
-    slot: number,
-  ) {
-    let resolve!: (res: number) => void;
-    this.done = new Promise<number>((r) => (resolve = r));
+  private constructor(private readonly raw: RawRing) {}
+
+  /** Queues the wait; -errno (and `onDone` is never called) when it could not be queued. */
+  static start(raw: RawRing, slot: number, onDone: (res: number) => void): WritableWait | number {
+    const wait = new WritableWait(raw);
     const rc = raw.queue([
       {
         prepare: (ring, ud) => {
           const prepared = ring.pollAdd!(slot, POLLOUT, IOSQE_FIXED_FILE, ud);
           if (prepared >= 0) {
-            this.userData = ud;
-            this.pending = true;
+            wait.userData = ud;
+            wait.pending = true;
           }
           return prepared;
         },
         onComplete: (res) => {
-          this.pending = false;
-          resolve(res);
+          wait.pending = false;
+          onDone(res);
         },
       },
     ]);
-    if (rc < 0) resolve(rc);
+    return rc < 0 ? rc : wait;
   }
 
   /** Asks the kernel to cancel the poll (its CQE then comes with -ECANCELED); a no-op once done. */
