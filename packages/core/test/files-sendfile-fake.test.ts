@@ -10,6 +10,7 @@ import { Sender, ZcSendError, type FileRef } from '../src/index.js';
 import { FakeRing, type FakeRingOptions, type FakeSqe } from '../src/testing.js';
 import { SendfileEngine, type SendfileOutcome } from '../src/files/sendfile-engine.js';
 import { DEFAULT_SOCKET_SLOTS, SocketSlots } from '../src/files/socket-slots.js';
+import { HotFiles } from '../src/files/hot-files.js';
 import * as flags from '../src/files/ring-flags.js';
 import { randomBytes, tcpPair, waitFor, type TcpPair } from './helpers.js';
 
@@ -229,5 +230,34 @@ describe('sendfile engine (scripted syscall, fake ring)', () => {
     const noSyscall = new SendfileEngine(sender, { sendfile: null });
     expect(noSyscall.unavailableReason).toMatch(/sendfile/);
     await sender.close();
+  });
+});
+
+describe('HotFiles (which versions auto may send by sendfile)', () => {
+  const ref = (p: string, size: number, mtimeMs = 1): FileRef => ({ path: p, stat: { size, mtimeMs, ino: 7, dev: 1 } });
+
+  it('knows a version once sent whole, forgets it when the path changes version', () => {
+    const hot = new HotFiles(10_000);
+    expect(hot.isHot(ref('/a', 100))).toBe(false);
+    hot.sentWhole(ref('/a', 100));
+    expect(hot.isHot(ref('/a', 100))).toBe(true);
+    expect(hot.isHot(ref('/a', 100, 2))).toBe(false); // another mtime: another version
+    hot.sentWhole(ref('/a', 100, 2));
+    expect(hot.isHot(ref('/a', 100))).toBe(false);
+    expect(hot.size).toBe(1);
+  });
+
+  it('stays within its byte and path bounds, forgetting the least recently sent first', () => {
+    const hot = new HotFiles(1000, 3);
+    hot.sentWhole(ref('/a', 600));
+    hot.sentWhole(ref('/b', 300));
+    hot.sentWhole(ref('/a', 600)); // sent again: now the most recent
+    hot.sentWhole(ref('/c', 200)); // 1100 > 1000: /b goes
+    expect(['/a', '/b', '/c'].map((p) => hot.isHot(ref(p, p === '/a' ? 600 : p === '/b' ? 300 : 200)))).toEqual([true, false, true]);
+    hot.sentWhole(ref('/big', 1001)); // larger than the bound: never hot
+    expect(hot.isHot(ref('/big', 1001))).toBe(false);
+    for (const p of ['/d', '/e', '/f']) hot.sentWhole(ref(p, 1));
+    expect(hot.size).toBe(3);
+    expect(hot.isHot(ref('/a', 600))).toBe(false);
   });
 });

@@ -77,8 +77,9 @@ export class FileSender {
       const counts = this.byEngine[result.engine];
       counts.sends++;
       counts.bytes += result.bytes;
-      // Its pages were just read: a synchronous sendfile of this version should not wait for the disk.
-      if (start === 0 && end === file.stat.size) this.hot.sentWhole(file);
+      // Its pages were just read: a synchronous sendfile of this version should not wait for the
+      // disk. Only sizes `auto` may send by sendfile, so small files do not crowd the large out.
+      if (start === 0 && end === file.stat.size && end >= this.options.spliceMinBytes) this.hot.sentWhole(file);
       return result;
     } catch (err) {
       this.errors++;
