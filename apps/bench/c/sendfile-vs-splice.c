@@ -3,7 +3,7 @@
 // chain (file -> pipe -> socket, linked, the socket in the ring's file table). The measurement
 // behind the sendfile file engine (packages/core README, "Why sendfile for hot files").
 //
-//   gcc -O2 -o sendfile-vs-splice sendfile-vs-splice.c /usr/lib/x86_64-linux-gnu/liburing.a
+//   gcc -O2 -o sendfile-vs-splice sendfile-vs-splice.c -l:liburing.a
 //   ./sendfile-vs-splice sendfile|sendfile-ring|splice <file> <total-bytes>
 //
 // The sender runs on CPU 0, a reader child on CPU 1; the file is sent whole, again and again,
