@@ -51,7 +51,13 @@ function versionKey(file: FileRef): string {
   return `${size}:${mtimeMs}:${ino}:${dev}`;
 }
 
-/** A quarter of the machine's memory: a working set the page cache keeps unless memory is tight. */
+/**
+ * A quarter of the memory this process may use (the machine's, or a cgroup limit's when lower):
+ * a working set the page cache keeps unless memory is tight.
+ */
 function defaultHotBytes(): number {
-  return Math.floor(os.totalmem() / 4);
+  const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  const total = os.totalmem();
+  const memory = constrained && constrained > 0 && constrained < total ? constrained : total;
+  return Math.floor(memory / 4);
 }
