@@ -18,7 +18,8 @@
         "src/probe.cc",
         "src/register.cc",
         "src/ring.cc",
-        "src/tcp-progress.cc"
+        "src/tcp-progress.cc",
+        "src/sendfile.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -119,6 +119,11 @@ export interface NativeBinding {
    * Synchronous: call it only with an fd the caller owns right now.
    */
   tcpBytesAcked(fd: number): number;
+  /**
+   * sendfile(2) with an explicit offset (the file position is not used): bytes sent, 0 at end of
+   * file, or -errno (-EAGAIN when a non-blocking socket is full). Synchronous, on the calling thread.
+   */
+  sendfile(outFd: number, inFd: number, offset: number, count: number): number;
 }
 
 export type LoadResult = { binding: NativeBinding; reason: null } | { binding: null; reason: string };

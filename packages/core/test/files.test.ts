@@ -67,7 +67,7 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
     expect(f.sender.backend).toBe(MODE === 'uring' ? 'io_uring' : 'copy');
   });
 
-  for (const engine of ['copy', 'zc-cache', 'splice', 'auto'] as const) {
+  for (const engine of ['copy', 'zc-cache', 'splice', 'sendfile', 'auto'] as const) {
     it(`engine ${engine}: whole file and ranges are byte-exact`, async () => {
       const f = newFileSender({ engine });
       const results = await fetchRanges(f, mediumRef, medium, ranges(medium.length));
@@ -77,16 +77,19 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
       if (engine === 'copy') {
         expect(sent.every((r) => r.engine === 'copy' && r.fallbackReason === null)).toBe(true);
         expect(stats.cache.loads).toBe(0);
-      } else if (engine === 'splice' && MODE === 'uring') {
-        // files-splice*.test.ts test the splice engine itself.
-        expect([...sent, ...smallResults].every((r) => r.engine === 'splice' && r.fallbackReason === null)).toBe(true);
-      } else if (engine === 'splice') {
-        // No ring: served by copy and counted as a fallback, never faked.
-        expect(sent.every((r) => r.engine === 'copy' && r.fallbackReason === 'splice-unavailable')).toBe(true);
-        expect(stats.fallbacks['splice-unavailable']).toBe(sent.length + smallResults.length);
+      } else if (engine === 'splice' || engine === 'sendfile') {
+        if (MODE === 'uring') {
+          // files-splice*.test.ts and files-sendfile.test.ts test the engines themselves.
+          expect([...sent, ...smallResults].every((r) => r.engine === engine && r.fallbackReason === null)).toBe(true);
+        } else {
+          // No ring: served by copy and counted as a fallback, never faked.
+          expect(sent.every((r) => r.engine === 'copy' && r.fallbackReason === `${engine}-unavailable`)).toBe(true);
+          expect(stats.fallbacks[`${engine}-unavailable`]).toBe(sent.length + smallResults.length);
+        }
       } else if (engine === 'auto' && MODE === 'uring') {
-        // auto: the 3 MiB file by splice (at least spliceMinBytes), the small one from the cache at once.
-        expect(sent.every((r) => r.engine === 'splice' && r.fallbackReason === null)).toBe(true);
+        // auto: the 3 MiB file by splice (at least spliceMinBytes) until it was sent whole, then by
+        // sendfile (hot in the page cache); the small one from the cache at once.
+        expect(sent.map((r) => [r.engine, r.fallbackReason])).toEqual([['splice', null], ...Array(4).fill(['sendfile', null])]);
         expect(smallResults.map((r) => [r.engine, r.cacheHit])).toEqual([['zc-cache', false], ['zc-cache', true]]);
       } else if (engine === 'zc-cache') {
         expect(sent.every((r) => r.engine === 'zc-cache')).toBe(true);
@@ -99,12 +102,12 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
         expect(sent.map((r) => r.cacheHit)).toEqual([false, false, true, true, true]);
         expect(smallResults.map((r) => [r.engine, r.cacheHit])).toEqual([['zc-cache', false], ['zc-cache', true]]);
       }
-      expect(stats.byEngine.copy.bytes + stats.byEngine['zc-cache'].bytes + stats.byEngine.splice.bytes).toBe(
+      expect(stats.byEngine.copy.bytes + stats.byEngine['zc-cache'].bytes + stats.byEngine.splice.bytes + stats.byEngine.sendfile.bytes).toBe(
         [...results, ...smallResults].reduce((n, r) => n + r.bytes, 0),
       );
       if (MODE === 'copy') expect(f.sender.stats().copyWrites).toBeGreaterThan(0);
       else if (engine === 'copy' || engine === 'zc-cache') expect(f.sender.stats().zcOpsSubmitted).toBeGreaterThan(0);
-      else expect(stats.byEngine.splice.bytes).toBeGreaterThan(0);
+      else expect(stats.byEngine[engine === 'sendfile' ? 'sendfile' : 'splice'].bytes).toBeGreaterThan(0);
       // Cached files are registered with the ring: their SEND_ZC ops use the fixed buffer.
       if (MODE === 'uring' && engine === 'zc-cache') expect(f.sender.stats().fixedOpsSubmitted).toBeGreaterThan(0);
       if (engine === 'copy') expect(f.sender.stats().fixedOpsSubmitted).toBe(0);

@@ -11,7 +11,7 @@ export const DEFAULT_REPLY_THRESHOLD = 64 << 10;
 /** File-engine options passed through to core's FileSender (see @zcsend/core). */
 export interface ZcSendFileOptions {
   /** 'auto' (default) picks per response; a name forces that engine where it is available. */
-  engine?: 'auto' | 'zc-cache' | 'splice' | 'copy';
+  engine?: 'auto' | 'zc-cache' | 'splice' | 'sendfile' | 'copy';
   /** Byte bound of the hot-file cache. 0 disables it. */
   cacheBytes?: number;
   /** Files larger than this are never cached. */

@@ -93,7 +93,7 @@ describe(`zcserve CLI (${MODE})`, () => {
     expect(help).toMatch(/--port N\s+.*\(default: 8080\)/);
     expect(help).toMatch(/--host ADDR\s+.*\(default: 127\.0\.0\.1\)/);
     expect(help).toMatch(/--cache SIZE\s+.*\(default: 256MB\)/);
-    expect(help).toMatch(/--engine auto\|zc-cache\|splice\|copy\s+.*\(default: auto\)/);
+    expect(help).toMatch(/--engine auto\|zc-cache\|splice\|sendfile\|copy\s+.*\(default: auto\)/);
     expect(help).toMatch(/--list\s+.*\(default: off\)/);
     expect(help).toMatch(/--no-zc\s+.*\(default: off\)/);
   });

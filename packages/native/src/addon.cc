@@ -7,6 +7,7 @@
 #include "probe.h"
 #include "ring.h"
 #include "tcp-progress.h"
+#include "sendfile.h"
 
 namespace zcsend {
 
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setPipeSize", Napi::Function::New(env, SetPipeSize, "setPipeSize"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("tcpBytesAcked", Napi::Function::New(env, TcpBytesAcked, "tcpBytesAcked"));
+  exports.Set("sendfile", Napi::Function::New(env, SendFile, "sendfile"));
   return exports;
 }
 

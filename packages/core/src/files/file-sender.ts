@@ -5,9 +5,11 @@ import { BufferPool } from './buffer-pool.js';
 import { ByteBudget } from './byte-budget.js';
 import { sendByCopy, type CopyEngineContext } from './copy-engine.js';
 import { FileCache, type CacheEntry } from './file-cache.js';
+import { HotFiles } from './hot-files.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
 import { PendingWork } from './pending-work.js';
 import { RepeatTracker } from './repeat-tracker.js';
+import { SendfileEngine } from './sendfile-engine.js';
 import { SpliceEngine } from './splice-engine.js';
 import type { FileEngineName, FileFallbackReason, FileRef, FileSenderOptions, FileSenderStats, FileSendResult } from './types.js';
 
@@ -28,14 +30,17 @@ export class FileSender {
   private readonly budget: ByteBudget;
   private readonly cache: FileCache;
   private readonly repeats = new RepeatTracker();
+  private readonly hot = new HotFiles();
   private readonly work = new PendingWork();
   private readonly copyContext: CopyEngineContext;
   private readonly splice: SpliceEngine;
+  private readonly sendfile: SendfileEngine;
   private active = 0;
   private closePromise: Promise<void> | null = null;
   private readonly byEngine: FileSenderStats['byEngine'] = {
     'zc-cache': { sends: 0, bytes: 0 },
     splice: { sends: 0, bytes: 0 },
+    sendfile: { sends: 0, bytes: 0 },
     copy: { sends: 0, bytes: 0 },
   };
   private readonly fallbacks: FileSenderStats['fallbacks'] = {};
@@ -50,6 +55,7 @@ export class FileSender {
     this.cache = new FileCache(this.options.cacheBytes, this.sender);
     this.copyContext = { sender: this.sender, pool: this.pool, budget: this.budget, work: this.work };
     this.splice = new SpliceEngine(this.sender);
+    this.sendfile = new SendfileEngine(this.sender);
   }
 
   /**
@@ -72,6 +78,9 @@ export class FileSender {
       const counts = this.byEngine[result.engine];
       counts.sends++;
       counts.bytes += result.bytes;
+      // Its pages were just read: a synchronous sendfile of this version should not wait for the
+      // disk. Only sizes `auto` may send by sendfile, so small files do not crowd the large out.
+      if (start === 0 && end === file.stat.size && end >= this.options.spliceMinBytes) this.hot.sentWhole(file);
       return result;
     } catch (err) {
       this.errors++;
@@ -95,10 +104,12 @@ export class FileSender {
       waitingSends: this.budget.waiting,
       pool: { buffers: this.pool.buffers, free: this.pool.freeBuffers },
       splice: this.splice.stats(),
+      sendfile: { ...this.sendfile.stats(), hotFiles: this.hot.size },
       cache: { bytes, limitBytes, entries, busyBytes, hits, misses, loads, evictions, invalidations },
       byEngine: {
         'zc-cache': { ...this.byEngine['zc-cache'] },
         splice: { ...this.byEngine.splice },
+        sendfile: { ...this.byEngine.sendfile },
         copy: { ...this.byEngine.copy },
       },
       fallbacks: { ...this.fallbacks },
@@ -122,8 +133,11 @@ export class FileSender {
   }
 
   /**
-   * Which engine serves this file. `auto`: splice for files of at least spliceMinBytes where
-   * splice can run; else the cache for files within its limits that are already cached, small
+   * Which engine serves this file. `auto`, for files of at least spliceMinBytes: sendfile when
+   * this version was just sent whole (hot: its pages are in the page cache, so the synchronous
+   * sendfile will not block the event loop on the disk), else splice (io_uring runs it in a
+   * worker thread, so a cold file never blocks the loop), where those can run. Smaller files, or
+   * where neither can run: the cache for files within its limits that are already cached, small
    * (one read either way), or requested before; else copy.
    */
   private plan(file: FileRef): Plan {
@@ -133,16 +147,20 @@ export class FileSender {
       case 'copy':
         return { engine: 'copy', fallbackReason: null };
       case 'splice':
+      case 'sendfile':
         // Whether it can run (ring, addon, socket, kernel) is decided at send time, with a reason.
-        return { engine: 'splice', fallbackReason: null };
+        return { engine, fallbackReason: null };
       case 'zc-cache':
         if (cacheBytes === 0) return { engine: 'copy', fallbackReason: 'cache-disabled' };
         if (size > cacheMaxFileBytes) return { engine: 'copy', fallbackReason: 'too-large-for-cache' };
         return { engine: 'zc-cache', fallbackReason: null };
       case 'auto': {
         if (size === 0) return { engine: 'copy', fallbackReason: null };
-        // Large files by splice: the page cache is their cache, and no byte is copied in the sender.
-        if (size >= spliceMinBytes && this.splice.unavailableReason === null) return { engine: 'splice', fallbackReason: null };
+        // Large files by sendfile or splice: the page cache is their cache, and no byte is copied in the sender.
+        if (size >= spliceMinBytes) {
+          if (this.hot.isHot(file) && this.sendfile.unavailableReason === null) return { engine: 'sendfile', fallbackReason: null };
+          if (this.splice.unavailableReason === null) return { engine: 'splice', fallbackReason: null };
+        }
         if (size > cacheMaxFileBytes) return { engine: 'copy', fallbackReason: null };
         const cacheable = this.cache.has(file) || size <= chunkSize || this.repeats.seenBefore(file);
         return { engine: cacheable ? 'zc-cache' : 'copy', fallbackReason: null };
@@ -153,6 +171,15 @@ export class FileSender {
   private async run(plan: Plan, socket: net.Socket, file: FileRef, start: number, end: number): Promise<FileSendResult> {
     let result: FileSendResult | null = null;
     let copyFrom = start;
+    if (plan.engine === 'sendfile') {
+      const outcome = await this.sendfile.send(socket, file, start, end);
+      if (!outcome.fallback) {
+        result = { bytes: outcome.bytes, engine: 'sendfile', cacheHit: false, fallbackReason: null };
+      } else {
+        copyFrom = outcome.fallback.resumeAt;
+        plan = { engine: copyFrom === start ? 'copy' : 'sendfile', fallbackReason: outcome.fallback.reason };
+      }
+    }
     if (plan.engine === 'splice') {
       const outcome = await this.splice.send(socket, file, start, end);
       if (!outcome.fallback) {
@@ -172,9 +199,10 @@ export class FileSender {
       }
     }
     if (!result) {
-      // A splice that stopped part-way (the kernel refused the file) left [start, copyFrom) on the socket.
+      // A splice or sendfile that stopped part-way (refused file, no slot) left [start, copyFrom) on the socket.
       const bytes = (copyFrom - start) + (await sendByCopy(this.copyContext, socket, file, copyFrom, end));
-      result = { bytes, engine: plan.engine === 'splice' ? 'splice' : 'copy', cacheHit: false, fallbackReason: plan.fallbackReason };
+      const engine = plan.engine === 'splice' || plan.engine === 'sendfile' ? plan.engine : 'copy';
+      result = { bytes, engine, cacheHit: false, fallbackReason: plan.fallbackReason };
     }
     // Node calls a write's callback without an error when the socket was destroyed under it
     // (stream_base_commons onWriteComplete), so a libuv-path send can look complete when it was not.

@@ -39,7 +39,7 @@ export function resolveFileSenderOptions(options: FileSenderOptions = {}): Resol
   for (const key of Object.keys(options)) if (!known.has(key)) invalidOption(`unknown option ${key}`);
 
   const engine = options.engine ?? 'auto';
-  if (!['auto', 'zc-cache', 'splice', 'copy'].includes(engine)) invalidOption(`option engine must be 'auto', 'zc-cache', 'splice' or 'copy'`);
+  if (!['auto', 'zc-cache', 'splice', 'sendfile', 'copy'].includes(engine)) invalidOption(`option engine must be 'auto', 'zc-cache', 'splice', 'sendfile' or 'copy'`);
 
   const cacheBytes = intInRange('cacheBytes', options.cacheBytes ?? DEFAULT_CACHE_BYTES, 0, Number.MAX_SAFE_INTEGER);
   const cacheMaxFileBytes = intInRange('cacheMaxFileBytes', options.cacheMaxFileBytes ?? DEFAULT_CACHE_MAX_FILE_BYTES, 0, MAX_CACHED_FILE_BYTES);

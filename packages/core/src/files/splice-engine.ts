@@ -1,17 +1,16 @@
 import type * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { load } from '@zcsend/native';
-import { ZcSendError } from '../errors.js';
 import type { RawRing, Sender } from '../sender.js';
-import { currentFd, libuvIdle, socketEligibility } from '../sockets.js';
+import { currentFd, socketEligibility } from '../sockets.js';
 import { closeQuietly, openForRead } from './file-io.js';
 import { PipePool, type Pipe, type PipeSyscalls } from './pipe-pool.js';
 import { SocketSlots } from './socket-slots.js';
+import { socketClosed, untilLibuvIdle } from './socket-ready.js';
 import { SpliceTransfer, type SpliceCounters } from './splice-transfer.js';
 import type { FileFallbackReason, FileRef } from './types.js';
 
 const { EBUSY } = osConstants.errno;
-const EMPTY = Buffer.alloc(0);
 
 const MiB = 1024 * 1024;
 /** F_SETPIPE_SZ asked per pipe: /proc/sys/fs/pipe-max-size's default, so unprivileged processes get it too. */
@@ -181,18 +180,4 @@ function nativePipes(): PipeSyscalls | null {
   const { binding } = load();
   if (!binding || typeof binding.pipe2 !== 'function') return null;
   return binding;
-}
-
-function socketClosed(cause?: unknown): ZcSendError {
-  return new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket closed before the file was sent', { cause });
-}
-
-/** Bytes libuv still holds (the headers) must reach the wire before the first splice. */
-async function untilLibuvIdle(socket: net.Socket): Promise<void> {
-  while (!libuvIdle(socket)) {
-    if (socket.destroyed) throw socketClosed();
-    await new Promise<void>((resolve, reject) => {
-      socket.write(EMPTY, (err) => (err ? reject(socketClosed(err)) : resolve()));
-    });
-  }
 }

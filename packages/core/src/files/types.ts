@@ -2,7 +2,7 @@ import type * as fs from 'node:fs';
 import type { Sender } from '../sender.js';
 
 /** How a file body reaches the socket. See DESIGN.md "Files". */
-export type FileEngineName = 'zc-cache' | 'splice' | 'copy';
+export type FileEngineName = 'zc-cache' | 'splice' | 'sendfile' | 'copy';
 
 export interface FileSenderOptions {
   /** 'auto' (default) picks per response; a name forces that engine where it is available. */
@@ -20,8 +20,9 @@ export interface FileSenderOptions {
   /** Bytes per read (and per send) in the copy engine. Default 1 MiB; at most half of maxInFlightBytes. */
   chunkSize?: number;
   /**
-   * `auto` sends files of at least this many bytes by splice, where splice can run (else by its
-   * cache rules). Default 256 KiB (measured: see the README); Number.MAX_SAFE_INTEGER turns it off.
+   * `auto` sends files of at least this many bytes by sendfile when they were just sent whole
+   * (likely in the page cache), else by splice, where those can run (else by its cache rules).
+   * Default 256 KiB (measured: see the README); Number.MAX_SAFE_INTEGER turns both off.
    */
   spliceMinBytes?: number;
   /** The Sender to send through. Default `getSender()`, looked up once at construction. */
@@ -53,6 +54,12 @@ export type FileFallbackReason =
   | 'splice-busy'
   /** The kernel refused to splice from this file (e.g. a filesystem without splice_read): the rest went by copy. */
   | 'splice-refused'
+  /** sendfile cannot run here: copy backend (no ring to wait for a full socket), native addon missing, Sender closed, or no registered-file table. */
+  | 'sendfile-unavailable'
+  /** The socket was full and every registered-file slot (to wait for it) is taken: the rest went by copy. */
+  | 'sendfile-busy'
+  /** sendfile(2) refused this file (e.g. not a regular file, no splice_read): the rest went by copy. */
+  | 'sendfile-refused'
   /** cacheBytes is 0. */
   | 'cache-disabled'
   /** The file is larger than cacheMaxFileBytes. */
@@ -104,6 +111,12 @@ export interface FileSenderStats {
    * and waits for the socket to take more (it pushed back: short count or -EAGAIN).
    */
   splice: { activeSends: number; pipes: number; idlePipes: number; slotsInUse: number; chains: number; socketWaits: number };
+  /**
+   * The sendfile engine: responses in flight, sendfile(2) calls, waits for a full socket (a ring
+   * POLLOUT on a registered-file slot), times a response yielded the event loop, and how many
+   * file versions `auto` currently counts as hot (sent whole recently).
+   */
+  sendfile: { activeSends: number; calls: number; socketWaits: number; yields: number; hotFiles: number };
   byEngine: Record<FileEngineName, { sends: number; bytes: number }>;
   fallbacks: Partial<Record<FileFallbackReason, number>>;
   /** sendFile calls that rejected. */

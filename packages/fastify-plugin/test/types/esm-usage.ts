@@ -10,7 +10,7 @@ void app.register(zcSend, { files: false, backend: 'copy' });
 // @ts-expect-error threshold is a number
 void app.register(zcSend, { threshold: '1k' });
 // @ts-expect-error unknown engine
-void app.register(zcSend, { files: { engine: 'sendfile' } });
+void app.register(zcSend, { files: { engine: 'mmap' } });
 // @ts-expect-error adaptive is a boolean
 const badOptions: ZcSendOptions = { adaptive: 1 };
 void badOptions;

@@ -39,7 +39,7 @@ const SENDER_METRICS: Array<[keyof SenderStats, string, Kind, string]> = [
   ['opsFailed', 'zcsend_ops_failed_total', 'counter', 'Ops whose first completion was an error.'],
   ['zcOpsSubmitted', 'zcsend_zc_ops_submitted_total', 'counter', 'SEND_ZC ops submitted.'],
   ['notifications', 'zcsend_notifications_total', 'counter', 'Zero-copy notification completions received.'],
-  ['bytesSent', 'zcsend_bytes_sent_total', 'counter', 'Body bytes accepted by the kernel through the Sender (spliced file bytes are in zcsend_file_bytes_total{engine="splice"}).'],
+  ['bytesSent', 'zcsend_bytes_sent_total', 'counter', 'Body bytes accepted by the kernel through the Sender (spliced and sendfile file bytes are in zcsend_file_bytes_total{engine="splice"|"sendfile"}).'],
   ['bytesZeroCopy', 'zcsend_bytes_zero_copy_total', 'counter', 'Bytes sent by SEND_ZC without a copy.'],
   ['bytesCopied', 'zcsend_bytes_copied_total', 'counter', 'Bytes sent by SEND_ZC that the kernel reported copied.'],
   ['bytesPlain', 'zcsend_bytes_plain_total', 'counter', 'Bytes sent by plain ring sends or libuv writes.'],

@@ -5,7 +5,7 @@ import { ZcSendError, type Sender } from '@zcsend/core';
 export type DotfilesPolicy = 'deny' | 'allow' | 'ignore';
 /** `inside`: follow symlinks whose target stays under the root; `any`: follow all; `none`: refuse every symlink. */
 export type SymlinkPolicy = 'inside' | 'any' | 'none';
-export type EngineChoice = 'auto' | 'zc-cache' | 'splice' | 'copy';
+export type EngineChoice = 'auto' | 'zc-cache' | 'splice' | 'sendfile' | 'copy';
 export type Encoding = 'br' | 'gzip';
 
 export interface StaticOptions {
@@ -155,7 +155,7 @@ export function resolveStaticOptions(root: string, options: StaticOptions = {}, 
     immutable: bool('immutable', options.immutable, STATIC_DEFAULTS.immutable),
     cors,
     precompressed,
-    engine: oneOf('engine', options.engine, ['auto', 'zc-cache', 'splice', 'copy'], STATIC_DEFAULTS.engine),
+    engine: oneOf('engine', options.engine, ['auto', 'zc-cache', 'splice', 'sendfile', 'copy'], STATIC_DEFAULTS.engine),
     zeroCopy: bool('zeroCopy', options.zeroCopy, STATIC_DEFAULTS.zeroCopy),
     cacheBytes: count('cacheBytes', options.cacheBytes, STATIC_DEFAULTS.cacheBytes),
     cacheMaxFileBytes: count('cacheMaxFileBytes', options.cacheMaxFileBytes, STATIC_DEFAULTS.cacheMaxFileBytes),

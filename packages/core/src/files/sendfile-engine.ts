@@ -1,0 +1,149 @@
+import type * as net from 'node:net';
+import * as fs from 'node:fs';
+import { load } from '@zcsend/native';
+import type { Sender } from '../sender.js';
+import { socketEligibility } from '../sockets.js';
+import { fileError } from './file-io.js';
+import { SendfileTransfer, type SendfileCounters, type SendfileSyscall } from './sendfile-transfer.js';
+import { SocketSlots } from './socket-slots.js';
+import { socketClosed, untilLibuvIdle } from './socket-ready.js';
+import type { FileFallbackReason, FileRef } from './types.js';
+
+const MiB = 1024 * 1024;
+/**
+ * Bytes one response sends before it yields the event loop to other work (setImmediate), when the
+ * socket keeps taking bytes: a fast reader of a large file must not hold the loop for the whole
+ * file. The same bound nginx's sendfile_max_chunk has by default.
+ */
+export const DEFAULT_SENDFILE_BYTES_PER_TURN = 2 * MiB;
+
+
+export interface SendfileEngineOptions {
+  /** The syscall; default the native binding's. null: unavailable. */
+  sendfile?: SendfileSyscall | null;
+  bytesPerTurn?: number;
+}
+
+export interface SendfileStats extends SendfileCounters {
+  activeSends: number;
+}
+
+export type SendfileOutcome =
+  | { bytes: number; fallback: null }
+  /** sendfile did not (entirely) serve: [resumeAt, end) must go another way; bytes before it are on the socket. */
+  | { bytes: number; fallback: { reason: FileFallbackReason; resumeAt: number } };
+
+/**
+ * The sendfile engine: synchronous sendfile(2) on the JS thread into libuv's non-blocking socket,
+ * as many bytes as the socket takes, then a POLLOUT wait on the ring when it is full (what nginx
+ * does with epoll). No io-wq thread hop per op as with IORING_OP_SPLICE, which io_uring always
+ * runs in a worker; the price is that a page-cache miss blocks the event loop for the disk read,
+ * which is why `auto` uses it only for files it has just served (FileSender's HotFiles).
+ *
+ * fd safety (DESIGN.md "Sockets owned by libuv"): every sendfile names the fd libuv holds at that
+ * moment, checked in the same synchronous step; the waits name the socket only by its
+ * registered-file slot, taken on the first -EAGAIN (most responses on a fast path never wait and
+ * never touch the file table) and given back once no wait is left in the kernel. A socket closed
+ * or destroyed while waiting cancels the wait, so the slot does not keep it open.
+ */
+export class SendfileEngine {
+  private readonly syscall: SendfileSyscall | null;
+  private readonly bytesPerTurn: number;
+  private active = 0;
+  private readonly counters: SendfileCounters = { calls: 0, socketWaits: 0, yields: 0 };
+
+  constructor(
+    private readonly sender: Sender,
+    options: SendfileEngineOptions = {},
+  ) {
+    this.syscall = options.sendfile === undefined ? nativeSendfile() : options.sendfile;
+    this.bytesPerTurn = options.bytesPerTurn ?? DEFAULT_SENDFILE_BYTES_PER_TURN;
+  }
+
+  /** Why sendfile cannot run with this Sender at all, or null (per-socket reasons come at send time). */
+  get unavailableReason(): string | null {
+    if (!this.syscall) return 'the native addon (sendfile) is unavailable';
+    if (!this.sender.isOpen) return 'the Sender is closed';
+    // Waiting for a full socket needs the ring: without one, copy serves the body.
+    const raw = this.sender.ringOps();
+    if (!raw) return `the Sender has no ring (${this.sender.fallbackReason ?? 'closed'})`;
+    const { pollAdd, registerFileSlots, updateFile } = raw.ring;
+    if (!pollAdd || !registerFileSlots || !updateFile) return 'the ring has no poll or file-table ops';
+    const registered = SocketSlots.of(raw.ring).ensureRegistered();
+    if (registered < 0) return `the kernel refused a registered-file table (errno ${-registered})`;
+    return null;
+  }
+
+  /**
+   * Sends [start, end) of the file on the socket. Resolves once every byte was accepted, or with
+   * a fallback (nothing or a prefix sent) when sendfile cannot serve. Rejects with a ZcSendError
+   * when the send failed part-way (the body is then incomplete).
+   */
+  async send(socket: net.Socket, file: FileRef, start: number, end: number): Promise<SendfileOutcome> {
+    const fallback = (reason: FileFallbackReason, resumeAt = start): SendfileOutcome => ({ bytes: resumeAt - start, fallback: { reason, resumeAt } });
+    if (this.unavailableReason !== null) return fallback('sendfile-unavailable');
+    if (socketEligibility(socket).reason) return fallback('socket-ineligible');
+    const raw = this.sender.ringOps()!;
+
+    this.active++;
+    const opened = file.fd === undefined;
+    let fileFd = file.fd ?? -1;
+    try {
+      // Synchronously, like the sends: the file was just sent (or the caller forced this engine),
+      // so its path and inode are cached, and a threadpool round trip would cost more than the call.
+      if (opened) fileFd = openSync(file.path);
+      await untilLibuvIdle(socket);
+      const transfer = new SendfileTransfer({
+        syscall: this.syscall!,
+        raw,
+        slots: SocketSlots.of(raw.ring),
+        socket,
+        fileFd,
+        path: file.path,
+        start,
+        end,
+        bytesPerTurn: this.bytesPerTurn,
+        counters: this.counters,
+      });
+      const onClose = (): void => transfer.abort(socketClosed());
+      socket.once('close', onClose);
+      try {
+        const result = await transfer.run();
+        if (result.resumeAt !== null) return fallback(result.reason, result.resumeAt);
+        return { bytes: end - start, fallback: null };
+      } finally {
+        socket.off('close', onClose);
+      }
+    } finally {
+      // The transfer settled: no wait of it is left in the kernel, its slot is empty again.
+      if (opened && fileFd >= 0) closeQuietly(fileFd);
+      this.active--;
+    }
+  }
+
+  stats(): SendfileStats {
+    return { activeSends: this.active, ...this.counters };
+  }
+}
+
+function openSync(path: string): number {
+  try {
+    return fs.openSync(path, 'r');
+  } catch (err) {
+    throw fileError(err, 'open', path);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Linux releases the descriptor even when close reports an error.
+  }
+}
+
+function nativeSendfile(): SendfileSyscall | null {
+  const { binding } = load();
+  if (!binding || typeof binding.sendfile !== 'function') return null;
+  return (outFd, inFd, offset, count) => binding.sendfile(outFd, inFd, offset, count);
+}

@@ -1,0 +1,263 @@
+// The sendfile engine against a scripted sendfile(2) and a fake ring: the test plays the kernel
+// (short counts, -EINTR, -EAGAIN, refusals, poll results) and checks which fd each call names,
+// when a slot is taken and emptied, and what happens when the Sender closes. Runs in both modes.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Sender, ZcSendError, type FileRef } from '../src/index.js';
+import { FakeRing, type FakeRingOptions, type FakeSqe } from '../src/testing.js';
+import { SendfileEngine, type SendfileOutcome } from '../src/files/sendfile-engine.js';
+import { DEFAULT_SOCKET_SLOTS, SocketSlots } from '../src/files/socket-slots.js';
+import { HotFiles } from '../src/files/hot-files.js';
+import * as flags from '../src/files/ring-flags.js';
+import { randomBytes, tcpPair, waitFor, type TcpPair } from './helpers.js';
+
+const KiB = 1 << 10;
+const { EAGAIN, EBUSY, ECANCELED, EINTR, EINVAL, EPIPE } = os.constants.errno;
+const { IOSQE_FIXED_FILE, POLLOUT } = flags;
+const POLLERR = 0x8;
+
+let dir: string;
+let file: FileRef;
+const pairs: TcpPair[] = [];
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zcsend-sendfile-fake-'));
+  const p = path.join(dir, 'body');
+  fs.writeFileSync(p, randomBytes(512 * KiB));
+  file = { path: p, stat: fs.statSync(p) };
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  for (const p of pairs.splice(0)) p.close();
+});
+
+async function socket(): Promise<net.Socket> {
+  const p = await tcpPair();
+  pairs.push(p);
+  return p.sender;
+}
+
+function fdOf(s: net.Socket): number {
+  return (s as unknown as { _handle: { fd: number } })._handle.fd;
+}
+
+interface Call {
+  outFd: number;
+  offset: number;
+  count: number;
+}
+
+/** A sendfile(2) that answers from a script (bytes or -errno per call); past the script, all of `count`. */
+function scriptedSendfile(script: number[]) {
+  const calls: Call[] = [];
+  const syscall = (outFd: number, _inFd: number, offset: number, count: number): number => {
+    calls.push({ outFd, offset, count });
+    const next = script.shift();
+    return next === undefined ? count : Math.min(next, count);
+  };
+  return { calls, syscall, script };
+}
+
+function setup(script: number[], options: { bytesPerTurn?: number; ring?: FakeRingOptions } = {}) {
+  const { factory, ring } = FakeRing.factory(options.ring);
+  const sender = new Sender({ ring: factory });
+  const sys = scriptedSendfile(script);
+  const engine = new SendfileEngine(sender, { sendfile: sys.syscall, bytesPerTurn: options.bytesPerTurn ?? 64 * KiB });
+  return { sender, ring: ring(), engine, sys };
+}
+
+function settle<T>(p: Promise<T>): { done: () => boolean; value: () => T | undefined; error: () => unknown } {
+  let done = false;
+  let value: T | undefined;
+  let error: unknown;
+  p.then(
+    (v) => ((done = true), (value = v)),
+    (e: unknown) => ((done = true), (error = e)),
+  );
+  return { done: () => done, value: () => value, error: () => error };
+}
+
+/** Waits for the `n`th poll to be submitted and returns it. */
+async function poll(ring: FakeRing, n: number): Promise<FakeSqe> {
+  await waitFor(() => ring.submitted('pollAdd').length >= n, 5000, `poll ${n} to be submitted`);
+  return ring.submitted('pollAdd')[n - 1]!;
+}
+
+function complete(ring: FakeRing, sqe: FakeSqe, res: number): void {
+  ring.first(sqe.userData, res, false).flush();
+}
+
+describe('sendfile engine (scripted syscall, fake ring)', () => {
+  it('sends from the socket fd of the moment, retries EINTR, waits by slot on EAGAIN, empties the slot at the end', async () => {
+    const { ring, engine, sys, sender } = setup([1000, -EINTR, 5000, -EAGAIN]);
+    const sock = await socket();
+    const s = settle(engine.send(sock, file, 100, 100_000));
+    const wait = await poll(ring, 1);
+    // No slot before the socket pushed back; then the socket, by slot, in a fixed-file POLLOUT.
+    expect(wait).toMatchObject({ fd: 0, msgFlags: POLLOUT, zcFlags: IOSQE_FIXED_FILE });
+    expect([...ring.files!.entries()]).toEqual([[0, fdOf(sock)]]);
+    expect(sys.calls.map((c) => [c.outFd, c.offset])).toEqual([
+      [fdOf(sock), 100],
+      [fdOf(sock), 1100],
+      [fdOf(sock), 1100],
+      [fdOf(sock), 6100],
+    ]);
+    expect(s.done()).toBe(false);
+    complete(ring, wait, POLLOUT);
+    await waitFor(s.done, 5000, 'the send to finish');
+    expect(s.error()).toBeUndefined();
+    expect(s.value()).toEqual<SendfileOutcome>({ bytes: 99_900, fallback: null });
+    // Contiguous, each call within one turn (64 KiB), ending exactly at `end`.
+    for (let i = 1; i < sys.calls.length; i++) expect(sys.calls[i]!.offset).toBeGreaterThanOrEqual(sys.calls[i - 1]!.offset);
+    expect(sys.calls.every((c) => c.count <= 64 * KiB)).toBe(true);
+    const last = sys.calls[sys.calls.length - 1]!;
+    expect(last.offset + last.count).toBe(100_000);
+    expect(ring.files!.size).toBe(0);
+    expect(engine.stats()).toMatchObject({ activeSends: 0, socketWaits: 1, calls: sys.calls.length });
+    expect(engine.stats().yields).toBeGreaterThan(0); // 99,900 bytes in 64 KiB turns
+    await sender.close();
+  });
+
+  it('never takes a slot when the socket keeps up', async () => {
+    const { ring, engine, sender } = setup([]);
+    const sock = await socket();
+    expect(await engine.send(sock, file, 0, file.stat.size)).toEqual({ bytes: file.stat.size, fallback: null });
+    expect(ring.submitted().length).toBe(0);
+    expect(ring.files!.size).toBe(0);
+    await sender.close();
+  });
+
+  it('a refusal after a prefix hands the rest to another engine, from the exact offset', async () => {
+    const { engine, sender } = setup([1000, -EINVAL]);
+    const sock = await socket();
+    expect(await engine.send(sock, file, 10, 50_000)).toEqual({ bytes: 1000, fallback: { reason: 'sendfile-refused', resumeAt: 1010 } });
+    await sender.close();
+  });
+
+  it('every slot taken: the rest goes another way (sendfile-busy), from where the socket pushed back', async () => {
+    const { ring, engine, sender } = setup([3000, -EAGAIN]);
+    const sock = await socket();
+    const slots = SocketSlots.of(ring);
+    const taken = Array.from({ length: DEFAULT_SOCKET_SLOTS }, () => slots.take(fdOf(sock)));
+    expect(slots.take(fdOf(sock))).toBe(-EBUSY);
+    expect(await engine.send(sock, file, 0, 50_000)).toEqual({ bytes: 3000, fallback: { reason: 'sendfile-busy', resumeAt: 3000 } });
+    taken.forEach((slot) => slots.give(slot));
+    await sender.close();
+  });
+
+  it('socket errors: a failed poll and an error the next sendfile reports are typed errors; the slot is emptied', async () => {
+    const { ring, engine, sender } = setup([-EAGAIN, -EAGAIN, -EPIPE]);
+    const sock = await socket();
+    const s = settle(engine.send(sock, file, 0, 50_000));
+    complete(ring, await poll(ring, 1), -EINVAL);
+    await waitFor(s.done, 5000, 'the send to fail');
+    expect(s.error()).toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', errno: EINVAL });
+    expect(ring.files!.size).toBe(0);
+
+    const t = settle(engine.send(sock, file, 0, 50_000));
+    // POLLERR wakes the wait; sendfile then says what went wrong.
+    complete(ring, await poll(ring, 2), POLLOUT | POLLERR);
+    await waitFor(t.done, 5000, 'the send to fail');
+    expect(t.error()).toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', errno: EPIPE, syscall: 'sendfile' });
+    expect(ring.files!.size).toBe(0);
+    await sender.close();
+  });
+
+  it('a socket destroyed while waiting cancels the wait, and settles only on its CQE', async () => {
+    const { ring, engine, sender } = setup([-EAGAIN]);
+    const sock = await socket();
+    const s = settle(engine.send(sock, file, 0, 50_000));
+    const wait = await poll(ring, 1);
+    sock.destroy();
+    await waitFor(() => ring.submitted('cancel').length === 1, 5000, 'the cancel');
+    expect(ring.submitted('cancel')[0]!.userData).toBe(wait.userData);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.done()).toBe(false); // the poll may still name the slot
+    expect(ring.files!.size).toBe(1);
+    complete(ring, wait, -ECANCELED);
+    await waitFor(s.done, 5000, 'the send to settle');
+    expect(s.error()).toBeInstanceOf(ZcSendError);
+    expect(s.error()).toMatchObject({ code: 'ZCSEND_ERR_SOCKET_CLOSED' });
+    expect(ring.files!.size).toBe(0);
+    await sender.close();
+  });
+
+  it('the Sender closing while the engine waits: the next wait is queued before the ring can close', async () => {
+    const { ring, engine, sender } = setup([-EAGAIN, 2000, -EAGAIN]);
+    const sock = await socket();
+    const s = settle(engine.send(sock, file, 0, 10_000));
+    const first = await poll(ring, 1);
+    const closing = settle(sender.close());
+    complete(ring, first, POLLOUT);
+    // Inside that completion the engine sent 2000 bytes, met a full socket and queued a new wait.
+    const second = await poll(ring, 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ring.closed).toBe(false);
+    expect(closing.done()).toBe(false);
+    complete(ring, second, POLLOUT);
+    await waitFor(s.done, 5000, 'the send to finish');
+    expect(s.value()).toEqual({ bytes: 10_000, fallback: null });
+    await waitFor(closing.done, 5000, 'the Sender to close');
+    expect(ring.closed).toBe(true);
+  });
+
+  it('the Sender closed between turns: no wait is possible, the rest is handed on from the exact offset, nothing hangs', async () => {
+    const { ring, engine, sender } = setup([64 * KiB, -EAGAIN], { bytesPerTurn: 64 * KiB });
+    const sock = await socket();
+    const sending = engine.send(sock, file, 0, 200 * KiB);
+    // The first turn is used up at once: the engine yields with nothing in the ring, so close() goes through.
+    await sender.close();
+    expect(ring.closed).toBe(true);
+    // (FileSender's copy engine then fails it with ZCSEND_ERR_SENDER_CLOSED: the Sender is gone.)
+    expect(await sending).toEqual({ bytes: 64 * KiB, fallback: { reason: 'sendfile-unavailable', resumeAt: 64 * KiB } });
+    expect(engine.stats().activeSends).toBe(0);
+  });
+
+  it('is unavailable without the syscall or a file table, with a reason', async () => {
+    const { factory } = FakeRing.factory({ registerFilesResult: -EINVAL });
+    const sender = new Sender({ ring: factory });
+    const sock = await socket();
+    const noTable = new SendfileEngine(sender, { sendfile: scriptedSendfile([]).syscall });
+    expect(noTable.unavailableReason).toMatch(/registered-file table/);
+    expect(await noTable.send(sock, file, 0, 10)).toEqual({ bytes: 0, fallback: { reason: 'sendfile-unavailable', resumeAt: 0 } });
+    const noSyscall = new SendfileEngine(sender, { sendfile: null });
+    expect(noSyscall.unavailableReason).toMatch(/sendfile/);
+    await sender.close();
+  });
+});
+
+describe('HotFiles (which versions auto may send by sendfile)', () => {
+  const ref = (p: string, size: number, mtimeMs = 1): FileRef => ({ path: p, stat: { size, mtimeMs, ino: 7, dev: 1 } });
+
+  it('knows a version once sent whole, forgets it when the path changes version', () => {
+    const hot = new HotFiles(10_000);
+    expect(hot.isHot(ref('/a', 100))).toBe(false);
+    hot.sentWhole(ref('/a', 100));
+    expect(hot.isHot(ref('/a', 100))).toBe(true);
+    expect(hot.isHot(ref('/a', 100, 2))).toBe(false); // another mtime: another version
+    hot.sentWhole(ref('/a', 100, 2));
+    expect(hot.isHot(ref('/a', 100))).toBe(false);
+    expect(hot.size).toBe(1);
+  });
+
+  it('stays within its byte and path bounds, forgetting the least recently sent first', () => {
+    const hot = new HotFiles(1000, 3);
+    hot.sentWhole(ref('/a', 600));
+    hot.sentWhole(ref('/b', 300));
+    hot.sentWhole(ref('/a', 600)); // sent again: now the most recent
+    hot.sentWhole(ref('/c', 200)); // 1100 > 1000: /b goes
+    expect(['/a', '/b', '/c'].map((p) => hot.isHot(ref(p, p === '/a' ? 600 : p === '/b' ? 300 : 200)))).toEqual([true, false, true]);
+    hot.sentWhole(ref('/big', 1001)); // larger than the bound: never hot
+    expect(hot.isHot(ref('/big', 1001))).toBe(false);
+    for (const p of ['/d', '/e', '/f']) hot.sentWhole(ref(p, 1));
+    expect(hot.size).toBe(3);
+    expect(hot.isHot(ref('/a', 600))).toBe(false);
+  });
+});

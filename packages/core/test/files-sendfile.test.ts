@@ -1,0 +1,460 @@
+// The sendfile engine on real sockets (loopback), bytes compared end to end by sha256. With
+// io_uring it runs synchronous sendfile(2) with ring POLLOUT waits on a registered slot; under
+// ZCSEND_DISABLE=1 it must say why it cannot and still serve every byte through copy.
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import { FileSender, Sender, ZcSendError, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
+import { MODE, URING, randomBytes, receive, sha256, waitFor } from './helpers.js';
+import { fileFixtures, openFds } from './file-fixtures.js';
+
+const KiB = 1 << 10;
+const MiB = 1 << 20;
+const GiB = 1 << 30;
+const CLOSED_CODES = /^ZCSEND_ERR_(SOCKET_CLOSED|CANCELLED|SEND_FAILED)$/;
+
+const { dir, pair, own, writeFile, fetchRanges } = fileFixtures('zcsend-sendfile-');
+
+function newFileSender(options: FileSenderOptions = {}): FileSender {
+  const sender = own(new Sender());
+  return own(new FileSender({ sender, engine: 'sendfile', ...options }));
+}
+
+function fdOf(socket: net.Socket): number {
+  return (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? -1;
+}
+
+/** What a sendfile-engine response must report in this mode. */
+function expectSendfile(r: FileSendResult): void {
+  if (MODE === 'uring') expect(r).toMatchObject({ engine: 'sendfile', fallbackReason: null, cacheHit: false });
+  else expect(r).toMatchObject({ engine: 'copy', fallbackReason: 'sendfile-unavailable', cacheHit: false });
+}
+
+/** Nothing of the engine is left: no response in flight, no slot filled, no ring op. */
+async function expectQuiet(f: FileSender): Promise<void> {
+  expect(f.stats().sendfile.activeSends).toBe(0);
+  expect(f.stats().splice.slotsInUse).toBe(0);
+  expect(f.stats().inFlightBytes).toBe(0);
+  expect(f.sender.stats()).toMatchObject({ inFlightOps: 0, violations: 0 });
+  await f.close();
+}
+
+/** A receiver that reads at most `bytes` per `everyMs`, so the sender keeps finding the socket full. */
+function readAtRate(receiver: net.Socket, bytes: number, everyMs: number): () => void {
+  let budget = bytes;
+  const onData = (chunk: Buffer): void => {
+    budget -= chunk.length;
+    if (budget <= 0) receiver.pause();
+  };
+  receiver.on('data', onData);
+  const timer = setInterval(() => {
+    budget = bytes;
+    receiver.resume();
+  }, everyMs);
+  return () => {
+    clearInterval(timer);
+    receiver.off('data', onData);
+    receiver.resume();
+  };
+}
+
+/** A receiver that reads in short bursts, so the sender keeps finding the socket full. */
+function readInBursts(receiver: net.Socket, everyMs: number, forMs: number): () => void {
+  receiver.pause();
+  const timer = setInterval(() => {
+    receiver.resume();
+    setTimeout(() => receiver.pause(), forMs);
+  }, everyMs);
+  return () => {
+    clearInterval(timer);
+    receiver.resume();
+  };
+}
+
+describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MODE})`, () => {
+  let medium: Buffer;
+  let mediumRef: FileRef;
+
+  beforeAll(() => {
+    medium = randomBytes(5 * MiB + 4321);
+    mediumRef = writeFile(medium);
+  });
+
+  it('sends the whole file and ranges byte-exact, after bytes written on the socket first', async () => {
+    const f = newFileSender();
+    const size = medium.length;
+    const ranges: Array<[number, number]> = [
+      [0, size],
+      [0, 1000],
+      [MiB - 7, 3 * MiB + 13], // unaligned, longer than one turn
+      [4095, 4097],
+      [size - 5000, size],
+      [12345, 12346],
+      [100, 100],
+    ];
+    const head = Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
+    const results = await fetchRanges(f, mediumRef, medium, ranges, head);
+    for (const r of results.filter((x) => x.bytes > 0)) expectSendfile(r);
+    const stats = f.stats();
+    if (MODE === 'uring') {
+      expect(stats.byEngine.sendfile).toEqual({ sends: 6, bytes: ranges.reduce((n, [s, e]) => n + e - s, 0) });
+      expect(stats.sendfile.calls).toBeGreaterThanOrEqual(6);
+      // 5 MiB in 2 MiB turns: the whole-file send gave the event loop back at least twice.
+      expect(stats.sendfile.yields).toBeGreaterThanOrEqual(2);
+      expect(f.sender.stats().opsSubmitted).toBe(0); // no send ops: every byte went by sendfile
+    } else {
+      expect(stats.fallbacks['sendfile-unavailable']).toBe(6);
+      expect(stats.sendfile.calls).toBe(0);
+    }
+    await expectQuiet(f);
+  });
+
+  it('reads through a caller-provided fd and leaves it open', async () => {
+    const f = newFileSender();
+    const data = randomBytes(2 * MiB + 3);
+    const file = writeFile(data);
+    const fd = fs.openSync(file.path, 'r');
+    try {
+      // The path now names other bytes: the body must be the version the fd holds.
+      fs.renameSync(writeFile(randomBytes(data.length)).path, file.path);
+      const results = await fetchRanges(f, { ...file, fd }, data, [[0, data.length], [77, MiB + 5]]);
+      results.forEach(expectSendfile);
+      expect(fs.fstatSync(fd).size).toBe(data.length);
+    } finally {
+      fs.closeSync(fd);
+    }
+    await expectQuiet(f);
+  });
+
+  it('serves 16 concurrent responses to slow readers byte-exact, waiting on the ring when sockets are full', async () => {
+    const f = newFileSender();
+    const results = await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const { sender: sock, receiver } = await pair();
+        const received = receive(receiver, medium.length);
+        const stop = readInBursts(receiver, 20, 5);
+        try {
+          const r = await f.sendFile(sock, mediumRef, 0, medium.length);
+          expect((await received).sha256).toBe(sha256(medium));
+          return r;
+        } finally {
+          stop();
+        }
+      }),
+    );
+    results.forEach(expectSendfile);
+    if (MODE === 'uring') {
+      const s = f.stats().sendfile;
+      expect(s.socketWaits).toBeGreaterThanOrEqual(16);
+      expect(s.calls).toBeGreaterThan(s.socketWaits);
+    }
+    await expectQuiet(f);
+  });
+
+  it('refreshes the socket idle timer on progress: a slow but steady reader does not time out', async () => {
+    const f = newFileSender();
+    const data = randomBytes(16 * MiB);
+    const file = writeFile(data);
+    const { sender: sock, receiver } = await pair();
+    let timedOut = false;
+    sock.setTimeout(250, () => (timedOut = true));
+    const received = receive(receiver, data.length);
+    // About 2 s in all, never 250 ms without progress.
+    const stop = readAtRate(receiver, MiB, 120);
+    const started = Date.now();
+    try {
+      expectSendfile(await f.sendFile(sock, file, 0, data.length));
+    } finally {
+      stop();
+    }
+    expect((await received).sha256).toBe(sha256(data));
+    // Longer than the idle timeout, or the test proves nothing.
+    expect(Date.now() - started).toBeGreaterThan(250);
+    expect(timedOut).toBe(false);
+    if (MODE === 'uring') expect(f.stats().sendfile.socketWaits).toBeGreaterThan(0);
+    await expectQuiet(f);
+  });
+
+  it('serves ranges of a sparse file larger than 4 GiB, across the 4 GiB boundary', async () => {
+    const size = 4 * GiB + 8192;
+    const p = path.join(dir(), 'sparse');
+    const marks: Array<[number, Buffer]> = [
+      [4 * GiB - 3000, randomBytes(6000)], // across the boundary
+      [4 * GiB + 5000, randomBytes(64)],
+      [size - 10, randomBytes(10)],
+    ];
+    const fd = fs.openSync(p, 'w');
+    try {
+      fs.ftruncateSync(fd, size);
+      for (const [at, bytes] of marks) fs.writeSync(fd, bytes, 0, bytes.length, at);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const expected = (start: number, end: number): Buffer => {
+      const b = Buffer.alloc(end - start);
+      for (const [at, bytes] of marks) {
+        const from = Math.max(at, start);
+        const to = Math.min(at + bytes.length, end);
+        if (from < to) bytes.copy(b, from - start, from - at, to - at);
+      }
+      return b;
+    };
+    try {
+      const file: FileRef = { path: p, stat: fs.statSync(p) };
+      expect(file.stat.size).toBe(size);
+      const f = newFileSender();
+      const wanted: Array<[number, number]> = [
+        [4 * GiB - 1000, 4 * GiB + 1000],
+        [4 * GiB - 3 * MiB - 5, 4 * GiB + 6000], // several turns, ending past the boundary
+        [size - 10, size],
+      ];
+      const { sender: sock, receiver } = await pair();
+      const parts = wanted.map(([s, e]) => expected(s, e));
+      const received = receive(receiver, parts.reduce((n, b) => n + b.length, 0));
+      for (const [s, e] of wanted) {
+        const r = await f.sendFile(sock, file, s, e);
+        expect(r.bytes).toBe(e - s);
+        expectSendfile(r);
+      }
+      expect((await received).sha256).toBe(sha256(...parts));
+      await expectQuiet(f);
+    } finally {
+      fs.rmSync(p, { force: true });
+    }
+  });
+
+  it('the peer aborting mid-file rejects with a typed error and leaks nothing', async () => {
+    const data = randomBytes(48 * MiB);
+    const file = writeFile(data);
+    const f = newFileSender();
+    const fdsBefore = openFds();
+    const { sender: sock, receiver } = await pair();
+    let got = 0;
+    receiver.on('data', (chunk: Buffer) => {
+      got += chunk.length;
+      if (got > MiB) receiver.destroy();
+    });
+    const err = await f.sendFile(sock, file, 0, data.length).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ZcSendError);
+    expect((err as ZcSendError).code).toMatch(CLOSED_CODES);
+    expect(f.stats().errors).toBe(1);
+    sock.destroy();
+    await waitFor(() => f.sender.stats().inFlightOps === 0, 10_000, 'the ring ops to complete');
+    await expectQuiet(f);
+    await waitFor(() => openFds() <= fdsBefore, 10_000, 'fds to be closed');
+  });
+
+  it('rejects unreadable and truncated files with typed errors, leaking no fd', async () => {
+    const f = newFileSender();
+    const { sender: sock } = await pair();
+    const small = randomBytes(100 * KiB);
+    const smallRef = writeFile(small);
+    await f.sendFile(sock, smallRef, 0, 10);
+    const fdsBefore = openFds();
+    const missing: FileRef = { path: path.join(dir(), 'missing'), stat: smallRef.stat };
+    await expect(f.sendFile(sock, missing, 0, 100)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'open' });
+    const stale: FileRef = { path: smallRef.path, stat: { ...smallRef.stat, size: 3 * MiB } as fs.Stats };
+    await expect(f.sendFile(sock, stale, 0, 3 * MiB)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'read' });
+    sock.destroy();
+    await expect(f.sendFile(sock, smallRef, 0, 5)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SOCKET_CLOSED' });
+    await waitFor(() => openFds() <= fdsBefore, 5000, 'fds to be closed');
+    await expectQuiet(f);
+  });
+
+  it('a file sendfile refuses goes by copy, with the reason', async () => {
+    const f = newFileSender();
+    // procfs files without splice_read: sendfile says EINVAL before sending a byte. This one's
+    // bytes are fixed for the life of the process.
+    const p = '/proc/self/cmdline';
+    const bytes = fs.readFileSync(p);
+    const proc: FileRef = { path: p, stat: { size: bytes.length, mtimeMs: 0, ino: 0, dev: 0 } };
+    const [r] = await fetchRanges(f, proc, bytes, [[0, bytes.length]]);
+    expect(r).toMatchObject({ engine: 'copy', fallbackReason: MODE === 'uring' ? 'sendfile-refused' : 'sendfile-unavailable' });
+    await expectQuiet(f);
+  });
+});
+
+describe.runIf(MODE === 'copy' || URING)(`auto: sendfile for files just sent whole (${MODE})`, () => {
+  it('splice (or cache rules) first, sendfile once the version was sent whole, splice again after a change', async () => {
+    const f = own(new FileSender({ sender: own(new Sender()), engine: 'auto' }));
+    const big = randomBytes(300 * KiB);
+    const bigRef = writeFile(big, 'auto-big');
+    const small = randomBytes(64 * KiB);
+    const smallRef = writeFile(small, 'auto-small');
+    const results = [
+      ...(await fetchRanges(f, bigRef, big, [[5, 1000]])), // a range does not make the file hot
+      ...(await fetchRanges(f, bigRef, big, [[0, big.length]])),
+      ...(await fetchRanges(f, bigRef, big, [[0, big.length], [7, 70_000]])),
+      ...(await fetchRanges(f, smallRef, small, [[0, small.length], [0, small.length]])),
+    ];
+    const engines = results.map((r) => r.engine);
+    if (MODE === 'uring') {
+      expect(engines).toEqual(['splice', 'splice', 'sendfile', 'sendfile', 'zc-cache', 'zc-cache']);
+      expect(f.stats().sendfile.hotFiles).toBe(1); // the big one: files below spliceMinBytes are not tracked
+    } else {
+      // No ring: neither splice nor sendfile can run; auto keeps its cache rules and reports no fallback.
+      expect(engines.every((e) => e === 'zc-cache' || e === 'copy')).toBe(true);
+      expect(results.every((r) => r.fallbackReason === null)).toBe(true);
+      expect(f.stats().byEngine.sendfile.sends).toBe(0);
+    }
+    // A new version of the file (same path) is cold again.
+    const changed = randomBytes(big.length);
+    fs.writeFileSync(bigRef.path, changed);
+    fs.utimesSync(bigRef.path, new Date(), new Date(Date.now() + 5000));
+    const changedRef: FileRef = { path: bigRef.path, stat: fs.statSync(bigRef.path) };
+    const [again] = await fetchRanges(f, changedRef, changed, [[0, changed.length]]);
+    expect(again!.engine).toBe(MODE === 'uring' ? 'splice' : 'zc-cache');
+    // Below spliceMinBytes the line holds for sendfile too.
+    const g = own(new FileSender({ sender: f.sender, engine: 'auto', spliceMinBytes: 32 * KiB }));
+    const engines2 = (await fetchRanges(g, smallRef, small, [[0, small.length], [0, small.length]])).map((r) => r.engine);
+    expect(engines2).toEqual(MODE === 'uring' ? ['splice', 'sendfile'] : ['zc-cache', 'zc-cache']);
+  });
+});
+
+/**
+ * The wrong-client case (DESIGN.md "Sockets owned by libuv"): a socket is closed while the
+ * engine waits for it to take more bytes and a new connection gets the same fd number. sendfile
+ * only ever names the fd libuv holds at the moment of the call; the wait names the slot.
+ */
+describe.runIf(URING)('sendfile engine: sockets closed while waiting, and fd numbers reused', () => {
+  async function listener(): Promise<net.Server> {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return server;
+  }
+
+  /** Opens connections until one end holds `fd`; every byte either end receives is counted. */
+  async function connectionsUntilFd(server: net.Server, fd: number, stray: { bytes: number }): Promise<{ reused: boolean; sockets: net.Socket[] }> {
+    const { port } = server.address() as net.AddressInfo;
+    const sockets: net.Socket[] = [];
+    let reused = false;
+    for (let i = 0; i < 32 && !reused; i++) {
+      const client = net.connect(port, '127.0.0.1');
+      const [accepted] = (await once(server, 'connection')) as [net.Socket];
+      await once(client, 'connect').catch(() => {});
+      for (const s of [client, accepted]) {
+        s.on('error', () => {});
+        s.on('data', (d: Buffer) => (stray.bytes += d.length));
+        sockets.push(s);
+      }
+      reused = fdOf(client) === fd || fdOf(accepted) === fd;
+    }
+    server.close();
+    return { reused, sockets };
+  }
+
+  /** Starts a large send to a paused reader and resolves once it waits on the ring for the full socket. */
+  async function waitingSend(f: FileSender, size: number) {
+    const data = randomBytes(size);
+    const file = writeFile(data);
+    const { sender: sock, receiver } = await pair();
+    receiver.pause();
+    const sending = f.sendFile(sock, file, 0, data.length).then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+    await waitFor(() => f.stats().sendfile.socketWaits > 0 && f.sender.stats().inFlightOps === 1, 10_000, 'a wait on a full socket');
+    expect(f.stats().splice.slotsInUse).toBe(1);
+    return { data, sock, receiver, sending };
+  }
+
+  it('a socket destroyed while waiting: the wait is cancelled, the slot emptied, the new holder of its fd number gets nothing', async () => {
+    const f = newFileSender();
+    const fdsBefore = openFds();
+    const { data, sock, receiver, sending } = await waitingSend(f, 32 * MiB);
+    const oldFd = fdOf(sock);
+    const server = await listener();
+    sock.destroy();
+    const stray = { bytes: 0 };
+    const { reused, sockets } = await connectionsUntilFd(server, oldFd, stray);
+    expect(reused).toBe(true);
+    try {
+      expect(await sending).toMatchObject({ code: 'ZCSEND_ERR_SOCKET_CLOSED' });
+      expect(f.sender.stats().inFlightOps).toBe(0);
+      expect(f.stats().splice.slotsInUse).toBe(0);
+      // The old peer gets a prefix of the body, then the end: nothing keeps the connection alive.
+      const prefix: Buffer[] = [];
+      receiver.on('data', (d: Buffer) => prefix.push(d));
+      const ended = once(receiver, 'end');
+      receiver.resume();
+      await ended;
+      const got = Buffer.concat(prefix);
+      expect(got.length).toBeLessThan(data.length);
+      expect(sha256(got)).toBe(sha256(data.subarray(0, got.length)));
+      for (const s of sockets) s.write('ping');
+      await waitFor(() => stray.bytes === 4 * sockets.length, 5000, 'the new connections to exchange their own bytes');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(stray.bytes).toBe(4 * sockets.length);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    await expectQuiet(f);
+    await waitFor(() => openFds() <= fdsBefore, 10_000, 'fds to be closed');
+  });
+
+  it('a socket timing out while waiting (the timeout handler destroys it) ends the wait', async () => {
+    const f = newFileSender();
+    const { sock, sending } = await waitingSend(f, 32 * MiB);
+    sock.setTimeout(100, () => sock.destroy());
+    expect(await sending).toMatchObject({ code: 'ZCSEND_ERR_SOCKET_CLOSED' });
+    expect(f.stats().splice.slotsInUse).toBe(0);
+    await expectQuiet(f);
+  });
+
+  it('libuv closes the fd while the engine waits and the number is reused: no byte reaches the new holder', async () => {
+    const f = newFileSender();
+    const { data, sock, receiver, sending } = await waitingSend(f, 24 * MiB);
+    const oldFd = fdOf(sock);
+    const server = await listener();
+    // The worst case for a raw fd: libuv closes it and Node emits no 'close', so nothing cancels
+    // the wait. It ends when the old peer reads; the engine then finds no fd and stops.
+    (sock as unknown as { _handle: { close(): void } })._handle.close();
+    const stray = { bytes: 0 };
+    const { reused, sockets } = await connectionsUntilFd(server, oldFd, stray);
+    expect(reused).toBe(true);
+    try {
+      const prefix: Buffer[] = [];
+      receiver.on('data', (d: Buffer) => prefix.push(d));
+      const ended = once(receiver, 'end');
+      receiver.resume();
+      expect(await sending).toMatchObject({ code: 'ZCSEND_ERR_SOCKET_CLOSED' });
+      // The slot was the last reference: emptying it closed the original connection.
+      await ended;
+      const got = Buffer.concat(prefix);
+      expect(sha256(got)).toBe(sha256(data.subarray(0, got.length)));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(stray.bytes).toBe(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    await expectQuiet(f);
+  });
+
+  it('destroying the Sender cancels a wait; closing the FileSender waits for a send in progress', async () => {
+    const f = newFileSender();
+    const { sock, sending } = await waitingSend(f, 32 * MiB);
+    await f.sender.destroy();
+    expect(await sending).toMatchObject({ code: 'ZCSEND_ERR_CANCELLED' });
+    expect(f.stats().splice.slotsInUse).toBe(0);
+    sock.destroy();
+
+    const g = newFileSender();
+    const second = await waitingSend(g, 16 * MiB);
+    let closed = false;
+    const closing = g.close().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(closed).toBe(false);
+    const received = receive(second.receiver, second.data.length);
+    second.receiver.resume();
+    expectSendfile((await second.sending) as FileSendResult);
+    expect((await received).sha256).toBe(sha256(second.data));
+    await closing;
+    expect(g.stats().splice.slotsInUse).toBe(0);
+  });
+});

@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { binding, collect, fdOf, native, pattern, sha256, tcpPair, type TcpPair } from './helpers.js';
+
+// sendfile is a plain syscall: it needs the addon, not a ring.
+describe.skipIf(!binding)('sendfile', () => {
+  let dir = '';
+  let file = '';
+  let content: Buffer;
+  let fileFd = -1;
+  let pair: TcpPair | null = null;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zcsend-native-sendfile-'));
+    file = path.join(dir, 'body.bin');
+    content = pattern(2 * 1024 * 1024 + 777, 7);
+    fs.writeFileSync(file, content);
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await pair?.close();
+    pair = null;
+    if (fileFd >= 0) fs.closeSync(fileFd);
+    fileFd = -1;
+  });
+
+  it('sends a range from an explicit offset without moving the file position', async () => {
+    const b = native();
+    pair = await tcpPair();
+    fileFd = fs.openSync(file, 'r');
+    const out = fdOf(pair.client);
+    const start = 12345;
+    const end = content.length - 99;
+    const received = collect(pair.server, end - start);
+    for (let offset = start; offset < end;) {
+      const n = b.sendfile(out, fileFd, offset, end - offset);
+      if (n === -b.constants.errno.EAGAIN) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
+      }
+      expect(n).toBeGreaterThan(0);
+      offset += n;
+    }
+    expect(sha256(await received)).toBe(sha256(content.subarray(start, end)));
+    // The fd's own position is untouched: a plain read still starts at 0.
+    const head = Buffer.alloc(16);
+    expect(fs.readSync(fileFd, head, 0, 16, null)).toBe(16);
+    expect(head.equals(content.subarray(0, 16))).toBe(true);
+  });
+
+  it('returns 0 at end of file, -EAGAIN on a full non-blocking socket, -errno on bad fds', async () => {
+    const b = native();
+    const { EAGAIN, EBADF } = b.constants.errno;
+    pair = await tcpPair();
+    fileFd = fs.openSync(file, 'r');
+    const out = fdOf(pair.client);
+    expect(b.sendfile(out, fileFd, content.length, 10)).toBe(0);
+    // Nobody reads the other end: libuv's socket is non-blocking, so it fills and pushes back.
+    pair.server.pause();
+    let last = 0;
+    for (let i = 0; i < 1000 && last !== -EAGAIN; i++) last = b.sendfile(out, fileFd, 0, content.length);
+    expect(last).toBe(-EAGAIN);
+    // Far above any open descriptor (and above the usual RLIMIT_NOFILE): never a file.
+    expect(b.sendfile(out, 1_000_000, 0, 1)).toBe(-EBADF);
+    expect(() => b.sendfile(out, fileFd, -1, 1)).toThrow(RangeError);
+    expect(() => b.sendfile(out, fileFd, 0, 2 ** 32)).toThrow(RangeError);
+  });
+});
