@@ -1,15 +1,13 @@
-import { createHash, randomFillSync } from 'node:crypto';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Agent, request, type Dispatcher } from 'undici';
 import { probe } from '@zcsend/core';
+import { MODE, REQUIRE_URING } from '@zcsend/test-utils';
 import { zcSend, type ZcSendOptions } from '../src/index.js';
 
-/** 'copy' under ZCSEND_DISABLE=1, else 'uring'. */
-export const MODE: 'uring' | 'copy' = process.env.ZCSEND_DISABLE === '1' ? 'copy' : 'uring';
-const REQUIRE_URING = process.env.ZCSEND_REQUIRE_URING === '1';
+export { MODE, randomBytes, sha256, waitFor } from '@zcsend/test-utils';
 const machine = probe();
 /** Suites run in copy mode, and in uring mode when the ring is usable or required (then they fail without it). */
 export const RUNNABLE = MODE === 'copy' || machine.available || REQUIRE_URING;
@@ -21,16 +19,6 @@ if (!RUNNABLE) console.warn(`[zcsend] io_uring tests skipped: ${machine.reason}`
  */
 export function pluginOptions(extra: ZcSendOptions = {}): ZcSendOptions {
   return MODE === 'uring' ? { adaptive: false, ...extra } : { ...extra };
-}
-
-export function randomBytes(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  randomFillSync(b);
-  return b;
-}
-
-export function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 export interface LogLine {
@@ -111,18 +99,6 @@ export async function fetch(
 /** A keep-alive agent (closed by the caller). */
 export function keepAliveAgent(connections = 1): Agent {
   return new Agent({ connections, pipelining: 1, keepAliveTimeout: 30_000 });
-}
-
-export function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = (): void => {
-      if (predicate()) return resolve();
-      if (Date.now() - start > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 5);
-    };
-    poll();
-  });
 }
 
 export interface RawResponse {
