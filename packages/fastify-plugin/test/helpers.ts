@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Agent, request, type Dispatcher } from 'undici';
 import { probe } from '@zcsend/core';
-import { MODE, REQUIRE_URING } from '@zcsend/test-utils';
+import { MODE, REQUIRE_URING, sha256 } from '@zcsend/test-utils';
 import { zcSend, type ZcSendOptions } from '../src/index.js';
 
 export { MODE, randomBytes, sha256, waitFor } from '@zcsend/test-utils';
@@ -99,6 +99,43 @@ export async function fetch(
 /** A keep-alive agent (closed by the caller). */
 export function keepAliveAgent(connections = 1): Agent {
   return new Agent({ connections, pipelining: 1, keepAliveTimeout: 30_000 });
+}
+
+export interface FetchCase {
+  path: string;
+  method?: Dispatcher.HttpMethod;
+  headers?: Record<string, string>;
+}
+
+/** The cases one after another over one keep-alive connection. */
+export async function fetchInOrder(base: string, cases: FetchCase[]): Promise<Fetched[]> {
+  const agent = keepAliveAgent(1);
+  try {
+    const out: Fetched[] = [];
+    for (const c of cases) out.push(await fetch(base + c.path, { method: c.method ?? 'GET', headers: c.headers, dispatcher: agent }));
+    return out;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** What must match between plain Fastify and the plugin: status, headers but Date, body bytes. */
+export function comparable(f: Fetched): { status: number; headers: Fetched['headers']; sha: string; length: number } {
+  return { status: f.status, headers: f.headers, sha: sha256(f.body), length: f.body.length };
+}
+
+/**
+ * The same routes served twice on 127.0.0.1: by plain Fastify (the reference) and with zcSend
+ * registered (`options` on top of this mode's pluginOptions). Returns both base URLs and the zcSend app.
+ */
+export async function sideBySide(
+  routes: AppSetup['routes'],
+  options: ZcSendOptions = {},
+): Promise<{ plain: string; zc: string; app: FastifyInstance }> {
+  const plain = await listen(await buildApp({ plugin: null, routes }));
+  const app = await buildApp({ plugin: pluginOptions(options), routes });
+  const zc = await listen(app);
+  return { plain, zc, app };
 }
 
 export interface RawResponse {

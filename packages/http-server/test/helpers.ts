@@ -1,6 +1,7 @@
 // Shared test machinery: a file tree on disk, servers on 127.0.0.1 port 0, raw HTTP clients.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { once } from 'node:events';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Sender, probe, type SenderStats } from '@zcsend/core';
@@ -170,6 +171,36 @@ export function rawExchange(
       finish();
     });
     socket.once('connect', () => socket.write(text));
+  });
+}
+
+/**
+ * One keep-alive GET on a new connection that reads every byte until the server closes it: for
+ * shutdown tests (the socket is returned at once so the test can pause and resume it).
+ */
+export function downloadUntilClose(port: number, target: string): { socket: net.Socket; raw: Promise<Buffer> } {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  const raw = (async () => {
+    await once(socket, 'connect');
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    await once(socket, 'close');
+    return Buffer.concat(chunks);
+  })();
+  return { socket, raw };
+}
+
+/** What a new connection to `port` meets: 'connected', or the error code (e.g. 'ECONNREFUSED'). */
+export function connectOutcome(port: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    c.once('connect', () => {
+      c.destroy();
+      resolve('connected');
+    });
   });
 }
 
