@@ -94,6 +94,10 @@ export class Sender {
    */
   send(socket: net.Socket | number, data: Uint8Array, opts: SendOptions = {}): SendHandle {
     assertBytes(data);
+    // Every argument is checked before the job exists: a job created and then thrown away would
+    // count as unreleased forever, and close() would never resolve.
+    if (typeof socket === 'number') assertSocketFd(socket);
+    else assertNetSocket(socket);
     const threshold = opts.threshold ?? this.options.threshold;
     const fixedSlot = opts.fixedBuffer === undefined ? -1 : this.buffers.checkFixed(opts.fixedBuffer, data);
     const { job, handle } = this.jobs.create(data);
@@ -104,7 +108,6 @@ export class Sender {
     }
 
     if (typeof socket === 'number') {
-      assertSocketFd(socket);
       if (!this.link.ring) {
         this.copy.sendFd(job, socket, this.copyReason());
         return handle;
@@ -113,7 +116,6 @@ export class Sender {
       return handle;
     }
 
-    assertNetSocket(socket);
     if (socket.destroyed || !socket.writable) {
       this.jobs.fail(job, new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket is closed or no longer writable'));
       return handle;
