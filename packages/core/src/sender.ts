@@ -54,18 +54,21 @@ export class Sender {
 
   constructor(options: SenderOptions = {}) {
     this.options = resolveSenderOptions(options);
-    const { ring, reason } = openRing(this.options, (cqes, count) => this.completions.handle(cqes, count));
-    this.backend = ring ? 'io_uring' : 'copy';
-    this.fallbackReason = ring ? null : reason;
-    this.ringDescription = ring ? ring.description : null;
-    this.counters = emptyStats(this.backend);
-    this.link = new RingLink(ring, this.counters, (err) => this.onRingFailed(err));
+    // The parts first, the ring last: its completion callback is the router's own.
+    this.counters = emptyStats('copy');
+    this.link = new RingLink(this.counters, (err) => this.onRingFailed(err));
     this.jobs = new JobTracker(() => this.checkDrained());
     this.ops = new OpTable(this.counters, this.link, this.targets, this.jobs, () => this.checkDrained());
     this.buffers = new RegisteredBuffers(this.counters);
     this.queues = new SocketQueues(this.options, this.counters, this.link, this.ops, this.jobs, this.targets, this.buffers, this.peers);
     this.copy = new CopyPath(this.counters, this.jobs);
     this.completions = new CompletionRouter(this.counters, this.options.adaptive, this.link, this.ops, this.jobs, this.queues, this.peers);
+    const { ring, reason } = openRing(this.options, this.completions.onBatch);
+    this.link.attach(ring);
+    this.backend = ring ? 'io_uring' : 'copy';
+    this.counters.backend = this.backend;
+    this.fallbackReason = ring ? null : reason;
+    this.ringDescription = ring ? ring.description : null;
     if (!ring) fallbackChannel.publish({ reason: 'unavailable', detail: reason });
   }
 

@@ -1,4 +1,5 @@
 import { constants as osConstants } from 'node:os';
+import type { CompletionHandler } from '../backend.js';
 import { CANCEL_TAG_HI, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF, IORING_NOTIF_USAGE_ZC_COPIED } from '../constants.js';
 import { copiedChannel, violationChannel } from '../diagnostics.js';
 import { ZcSendError, errnoError } from '../errors.js';
@@ -30,8 +31,11 @@ export class CompletionRouter {
     private readonly peers: PeerVerdicts,
   ) {}
 
-  /** One batch from the ring: `count` records of [userDataLo, userDataHi, res, flags]. */
-  handle(cqes: Int32Array, count: number): void {
+  /**
+   * The ring's completion callback, one batch: `count` records of [userDataLo, userDataHi, res,
+   * flags]. An arrow the ring calls directly, so no wrapper call sits on this path.
+   */
+  readonly onBatch: CompletionHandler = (cqes, count) => {
     this.link.beginBatch();
     try {
       for (let i = 0; i < count; i++) {
@@ -41,7 +45,7 @@ export class CompletionRouter {
     } finally {
       this.link.endBatch();
     }
-  }
+  };
 
   private onCqe(userData: number, userDataHi: number, res: number, flags: number): void {
     if (userDataHi === CANCEL_TAG_HI) return; // our own ASYNC_CANCEL completing: nothing owns it

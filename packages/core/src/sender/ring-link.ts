@@ -17,9 +17,9 @@ const MAX_SUBMIT_RETRIES = 1000;
  */
 export class RingLink {
   /** Null on the copy backend, and after the ring failed for good (see fail). */
-  ring: RingBackend | null;
+  ring: RingBackend | null = null;
   /** SEND_ZC flags every op asks for (usage reports where the kernel has them). */
-  readonly zcFlags: number;
+  zcFlags = 0;
   /** Ops queued on the ring since its last successful submit. */
   readonly unsubmitted: Op[] = [];
   private submitRetry: NodeJS.Timeout | null = null;
@@ -33,10 +33,12 @@ export class RingLink {
    * ring still owned.
    */
   constructor(
-    ring: RingBackend | null,
     private readonly counters: SenderStats,
     private readonly onFailed: (err: ZcSendError) => void,
-  ) {
+  ) {}
+
+  /** Take the ring the Sender opened (null: the copy backend). Called once, before any send. */
+  attach(ring: RingBackend | null): void {
     this.ring = ring;
     this.zcFlags = ring?.features.reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
   }
