@@ -1,11 +1,10 @@
 import * as net from 'node:net';
 import { once } from 'node:events';
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { MODE, REQUIRE_URING } from '@zcsend/test-utils';
 import { probe } from '../src/index.js';
 
-/** 'copy' under ZCSEND_DISABLE=1, else 'uring'. */
-export const MODE: 'uring' | 'copy' = process.env.ZCSEND_DISABLE === '1' ? 'copy' : 'uring';
-export const REQUIRE_URING = process.env.ZCSEND_REQUIRE_URING === '1';
+export { MODE, REQUIRE_URING, randomBytes, sha256, waitFor } from '@zcsend/test-utils';
 export const machine = probe();
 /** io_uring tests run when the ring is usable, and also when it is required (then they fail). */
 export const URING = MODE === 'uring' && (machine.available || REQUIRE_URING);
@@ -61,27 +60,3 @@ export function receive(socket: net.Socket, expected: number): Promise<{ bytes: 
   });
 }
 
-export function randomBytes(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  // randomFillSync caps one call at 2^31-1 bytes; our sizes are far below.
-  randomFillSync(b);
-  return b;
-}
-
-export function sha256(...parts: Uint8Array[]): string {
-  const hash = createHash('sha256');
-  for (const p of parts) hash.update(p);
-  return hash.digest('hex');
-}
-
-export function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (predicate()) return resolve();
-      if (Date.now() - start > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 5);
-    };
-    poll();
-  });
-}

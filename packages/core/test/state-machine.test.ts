@@ -361,6 +361,18 @@ describe('dual-CQE state machine (fake ring)', () => {
     expect(sender.stats().opsSubmitted).toBe(0);
   });
 
+  it('a send refused for a bad socket argument leaves nothing behind: close() resolves', async () => {
+    const { sender } = setup();
+    for (const socket of [0, -1, 1.5, {} as never, 'x' as never]) {
+      expect(() => sender.send(socket, bytes(1))).toThrow(expect.objectContaining({ code: 'ZCSEND_ERR_INVALID_ARG' }));
+    }
+    const settled = await Promise.race([
+      sender.close().then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('close() still pending after 1 s'), 1000)),
+    ]);
+    expect(settled).toBe('closed');
+  });
+
   it('reports an injected ring that fails to open as the fallback reason, or as an error when io_uring is required', () => {
     const failing = () => {
       throw new Error('setup refused');

@@ -7,7 +7,9 @@ import {
   RUNNABLE,
   buildApp,
   closeApps,
+  comparable,
   fetch,
+  fetchInOrder,
   keepAliveAgent,
   listen,
   logCollector,
@@ -15,6 +17,7 @@ import {
   randomBytes,
   rawFetch,
   sha256,
+  sideBySide,
   waitFor,
   type Fetched,
 } from './helpers.js';
@@ -64,28 +67,15 @@ const ELIGIBLE = PATHS.filter((p) => {
   return n >= T;
 });
 
-async function fetchAll(base: string, paths: string[], method: 'GET' | 'HEAD' = 'GET'): Promise<Fetched[]> {
-  const agent = keepAliveAgent(1);
-  try {
-    const out: Fetched[] = [];
-    for (const p of paths) out.push(await fetch(base + p, { method, dispatcher: agent }));
-    return out;
-  } finally {
-    await agent.close();
-  }
-}
-
-function comparable(f: Fetched): { status: number; headers: Fetched['headers']; sha: string; length: number } {
-  return { status: f.status, headers: f.headers, sha: sha256(f.body), length: f.body.length };
+function fetchAll(base: string, paths: string[], method: 'GET' | 'HEAD' = 'GET'): Promise<Fetched[]> {
+  return fetchInOrder(base, paths.map((path) => ({ path, method })));
 }
 
 afterEach(closeApps);
 
 describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
   it('replies at, below and above the threshold are byte-exact and header-identical to plain Fastify', async () => {
-    const plain = await listen(await buildApp({ plugin: null, routes }));
-    const app = await buildApp({ plugin: pluginOptions({ threshold: T }), routes });
-    const zc = await listen(app);
+    const { plain, zc, app } = await sideBySide(routes, { threshold: T });
 
     const expected = await fetchAll(plain, PATHS);
     const got = await fetchAll(zc, PATHS);
@@ -113,9 +103,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
 
   it('HEAD replies keep their headers and carry no body', async () => {
     const paths = [`/buffer/${4 * MiB}`, `/string/${T}`, '/created'];
-    const plain = await listen(await buildApp({ plugin: null, routes }));
-    const app = await buildApp({ plugin: pluginOptions({ threshold: T }), routes });
-    const zc = await listen(app);
+    const { plain, zc, app } = await sideBySide(routes, { threshold: T });
     const expected = await fetchAll(plain, paths, 'HEAD');
     const got = await fetchAll(zc, paths, 'HEAD');
     expect(got.map(comparable)).toEqual(expected.map(comparable));
@@ -126,9 +114,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
   });
 
   it('raw responses (status line, header order and case, body) match plain Fastify, 204 and 304 included', async () => {
-    const plain = await listen(await buildApp({ plugin: null, routes }));
-    const app = await buildApp({ plugin: pluginOptions({ threshold: T }), routes });
-    const zc = await listen(app);
+    const { plain, zc, app } = await sideBySide(routes, { threshold: T });
     for (const path of [...BODYLESS, `/buffer/${4 * MiB}`, `/string/${T}`, '/created', '/json']) {
       for (const method of ['GET', 'HEAD']) {
         const expected = await rawFetch(plain, method, path);

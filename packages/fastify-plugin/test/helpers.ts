@@ -1,15 +1,13 @@
-import { createHash, randomFillSync } from 'node:crypto';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Agent, request, type Dispatcher } from 'undici';
 import { probe } from '@zcsend/core';
+import { MODE, REQUIRE_URING, sha256 } from '@zcsend/test-utils';
 import { zcSend, type ZcSendOptions } from '../src/index.js';
 
-/** 'copy' under ZCSEND_DISABLE=1, else 'uring'. */
-export const MODE: 'uring' | 'copy' = process.env.ZCSEND_DISABLE === '1' ? 'copy' : 'uring';
-const REQUIRE_URING = process.env.ZCSEND_REQUIRE_URING === '1';
+export { MODE, randomBytes, sha256, waitFor } from '@zcsend/test-utils';
 const machine = probe();
 /** Suites run in copy mode, and in uring mode when the ring is usable or required (then they fail without it). */
 export const RUNNABLE = MODE === 'copy' || machine.available || REQUIRE_URING;
@@ -21,16 +19,6 @@ if (!RUNNABLE) console.warn(`[zcsend] io_uring tests skipped: ${machine.reason}`
  */
 export function pluginOptions(extra: ZcSendOptions = {}): ZcSendOptions {
   return MODE === 'uring' ? { adaptive: false, ...extra } : { ...extra };
-}
-
-export function randomBytes(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  randomFillSync(b);
-  return b;
-}
-
-export function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 export interface LogLine {
@@ -113,16 +101,41 @@ export function keepAliveAgent(connections = 1): Agent {
   return new Agent({ connections, pipelining: 1, keepAliveTimeout: 30_000 });
 }
 
-export function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = (): void => {
-      if (predicate()) return resolve();
-      if (Date.now() - start > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 5);
-    };
-    poll();
-  });
+export interface FetchCase {
+  path: string;
+  method?: Dispatcher.HttpMethod;
+  headers?: Record<string, string>;
+}
+
+/** The cases one after another over one keep-alive connection. */
+export async function fetchInOrder(base: string, cases: FetchCase[]): Promise<Fetched[]> {
+  const agent = keepAliveAgent(1);
+  try {
+    const out: Fetched[] = [];
+    for (const c of cases) out.push(await fetch(base + c.path, { method: c.method ?? 'GET', headers: c.headers, dispatcher: agent }));
+    return out;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** What must match between plain Fastify and the plugin: status, headers but Date, body bytes. */
+export function comparable(f: Fetched): { status: number; headers: Fetched['headers']; sha: string; length: number } {
+  return { status: f.status, headers: f.headers, sha: sha256(f.body), length: f.body.length };
+}
+
+/**
+ * The same routes served twice on 127.0.0.1: by plain Fastify (the reference) and with zcSend
+ * registered (`options` on top of this mode's pluginOptions). Returns both base URLs and the zcSend app.
+ */
+export async function sideBySide(
+  routes: AppSetup['routes'],
+  options: ZcSendOptions = {},
+): Promise<{ plain: string; zc: string; app: FastifyInstance }> {
+  const plain = await listen(await buildApp({ plugin: null, routes }));
+  const app = await buildApp({ plugin: pluginOptions(options), routes });
+  const zc = await listen(app);
+  return { plain, zc, app };
 }
 
 export interface RawResponse {

@@ -13,15 +13,18 @@ import {
   RUNNABLE,
   buildApp,
   closeApps,
+  comparable,
   fetch,
+  fetchInOrder,
   keepAliveAgent,
   listen,
   pluginOptions,
   randomBytes,
   rawFetch,
   sha256,
+  sideBySide,
   waitFor,
-  type Fetched,
+  type FetchCase,
 } from './helpers.js';
 
 const KiB = 1024;
@@ -54,17 +57,11 @@ function staticRoutes(app: FastifyInstance): void {
   app.get('/via-sendfile', (_req, reply) => reply.sendFile('big.bin'));
 }
 
-interface Case {
-  path: string;
-  method?: 'GET' | 'HEAD';
-  headers?: Record<string, string>;
-}
-
 function kindOf(urlPath: string): 'file' | 'bytes' {
   return urlPath === '/text' || urlPath === '/binary' ? 'bytes' : 'file';
 }
 
-const CASES: Case[] = [
+const CASES: FetchCase[] = [
   { path: '/tiny.bin' },
   { path: '/below.bin' },
   { path: '/at.bin' },
@@ -84,28 +81,11 @@ const CASES: Case[] = [
 /** GETs of bodies >= T that reach the wire (ranges of at least T bytes, full files of at least T). */
 const ELIGIBLE = 8;
 
-function comparable(f: Fetched) {
-  return { status: f.status, headers: f.headers, sha: sha256(f.body), length: f.body.length };
-}
-
-async function fetchCases(base: string, cases: Case[]): Promise<Fetched[]> {
-  const agent = keepAliveAgent(1);
-  try {
-    const out: Fetched[] = [];
-    for (const c of cases) out.push(await fetch(base + c.path, { method: c.method ?? 'GET', headers: c.headers, dispatcher: agent }));
-    return out;
-  } finally {
-    await agent.close();
-  }
-}
-
 describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
   it('full, ranged, HEAD and error responses are byte-exact and header-identical to the app without the plugin', async () => {
-    const plain = await listen(await buildApp({ plugin: null, routes: staticRoutes }));
-    const app = await buildApp({ plugin: pluginOptions({ threshold: T }), routes: staticRoutes });
-    const zc = await listen(app);
-    const expected = await fetchCases(plain, CASES);
-    const got = await fetchCases(zc, CASES);
+    const { plain, zc, app } = await sideBySide(staticRoutes, { threshold: T });
+    const expected = await fetchInOrder(plain, CASES);
+    const got = await fetchInOrder(zc, CASES);
     expect(got.map(comparable)).toEqual(expected.map(comparable));
 
     // The reference itself serves the files: check a few against their bytes.
@@ -128,9 +108,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
   });
 
   it('conditional requests (304) and raw header blocks match, with keep-alive off', async () => {
-    const plain = await listen(await buildApp({ plugin: null, routes: staticRoutes }));
-    const app = await buildApp({ plugin: pluginOptions({ threshold: T }), routes: staticRoutes });
-    const zc = await listen(app);
+    const { plain, zc, app } = await sideBySide(staticRoutes, { threshold: T });
     const first = await fetch(`${zc}/big.bin`);
     const etag = String(first.headers.etag);
     const lastModified = String(first.headers['last-modified']);
@@ -231,9 +209,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
       // The file cannot be opened: Fastify's error path, before any header.
       a.get('/missing', (_req, reply) => reply.header('content-length', 1 << 20).send(fs.createReadStream(path.join(root, 'nope.bin'))));
     };
-    const plain = await listen(await buildApp({ plugin: null, routes: streamRoutes }));
-    const app = await buildApp({ plugin: pluginOptions({ threshold: T }), routes: streamRoutes });
-    const zc = await listen(app);
+    const { plain, zc, app } = await sideBySide(streamRoutes, { threshold: T });
     for (const p of ['/chunked', '/manual-range', '/partly-read', '/encoded-stream', '/missing']) {
       const expected = await rawFetch(plain, 'GET', p);
       const got = await rawFetch(zc, 'GET', p);
@@ -270,7 +246,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
       const app = await buildApp({ plugin: pluginOptions({ threshold: T }), before, routes });
       const zc = await listen(app);
       const gzip = { 'accept-encoding': 'gzip' };
-      const cases: Case[] = [
+      const cases: FetchCase[] = [
         { path: '/page.html', headers: gzip },
         { path: '/text', headers: gzip },
         { path: '/text', headers: { 'accept-encoding': 'br' } },
@@ -280,8 +256,8 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
         { path: '/big.bin' },
         { path: '/text' },
       ];
-      const expected = await fetchCases(plain, cases);
-      const got = await fetchCases(zc, cases);
+      const expected = await fetchInOrder(plain, cases);
+      const got = await fetchInOrder(zc, cases);
       expect(got.map(comparable)).toEqual(expected.map(comparable));
       expect(got[0]!.headers['content-encoding']).toBe('gzip');
       expect(got[1]!.headers['content-encoding']).toBe('gzip');

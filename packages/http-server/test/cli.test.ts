@@ -4,12 +4,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as path from 'node:path';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { MODE, MiB, URING, makeTree, randomBytes, sha256, type Tree } from './helpers.js';
+import { MODE, MiB, URING, connectOutcome, downloadUntilClose, makeTree, randomBytes, sha256, type Tree } from './helpers.js';
 import { FLAGS } from '../src/cli/args.js';
 
 const pkg = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -175,16 +174,10 @@ describe(`zcserve CLI (${MODE})`, () => {
     const s = await start([tree.root, '-p', '0', '--quiet']);
     const port = Number(new URL(s.url).port);
     const sockets: net.Socket[] = [];
-    const downloads = Array.from({ length: 8 }, async () => {
-      const socket = net.connect(port, '127.0.0.1');
+    const downloads = Array.from({ length: 8 }, () => {
+      const { socket, raw } = downloadUntilClose(port, '/big.bin');
       sockets.push(socket);
-      socket.on('error', () => {});
-      await once(socket, 'connect');
-      socket.write('GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n');
-      const chunks: Buffer[] = [];
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      await once(socket, 'close');
-      return Buffer.concat(chunks);
+      return raw;
     });
     // Every client has its first bytes and stops reading: eight responses are in flight.
     await new Promise<void>((resolve) => {
@@ -194,15 +187,7 @@ describe(`zcserve CLI (${MODE})`, () => {
     for (const socket of sockets) socket.pause();
     s.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
-    const refused = await new Promise<string>((resolve) => {
-      const c = net.connect(port, '127.0.0.1');
-      c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
-      c.once('connect', () => {
-        c.destroy();
-        resolve('connected');
-      });
-    });
-    expect(refused).toBe('ECONNREFUSED');
+    expect(await connectOutcome(port)).toBe('ECONNREFUSED');
     expect(s.child.exitCode).toBeNull(); // still finishing the eight responses
     for (const socket of sockets) socket.resume();
     const bodies = await Promise.all(downloads);

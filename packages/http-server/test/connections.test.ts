@@ -4,7 +4,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { request } from 'undici';
-import { MODE, MiB, makeTree, rawExchange, randomBytes, serverQuiet, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
+import {
+  MODE,
+  MiB,
+  connectOutcome,
+  downloadUntilClose,
+  makeTree,
+  rawExchange,
+  randomBytes,
+  serverQuiet,
+  sha256,
+  startServer,
+  waitFor,
+  type Running,
+  type Tree,
+} from './helpers.js';
 
 let tree: Tree;
 let server: Running;
@@ -149,30 +163,16 @@ describe(`connections (${MODE})`, () => {
   it('closes gracefully: in-flight responses finish, new connections are refused', async () => {
     const s = await startServer({ root: tree.root });
     const sockets: net.Socket[] = [];
-    const downloads = Array.from({ length: 6 }, async () => {
-      const socket = net.connect(s.port, '127.0.0.1');
+    const downloads = Array.from({ length: 6 }, () => {
+      const { socket, raw } = downloadUntilClose(s.port, '/huge.bin');
       sockets.push(socket);
-      socket.on('error', () => {});
-      await once(socket, 'connect');
-      socket.write('GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n');
-      const chunks: Buffer[] = [];
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      await once(socket, 'close');
-      return Buffer.concat(chunks);
+      return raw;
     });
     await waitFor(() => s.fileServer.stats().http.inFlight === 6, 10_000, 'six requests in flight');
     for (const socket of sockets) socket.pause(); // keep the responses in flight while closing starts
     const closed = s.fileServer.close();
     await new Promise((r) => setTimeout(r, 100));
-    const refused = await new Promise<string>((resolve) => {
-      const c = net.connect(s.port, '127.0.0.1');
-      c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
-      c.once('connect', () => {
-        c.destroy();
-        resolve('connected');
-      });
-    });
-    expect(refused).toBe('ECONNREFUSED');
+    expect(await connectOutcome(s.port)).toBe('ECONNREFUSED');
     for (const socket of sockets) socket.resume();
     const bodies = await Promise.all(downloads);
     for (const raw of bodies) {

@@ -1,15 +1,14 @@
 // Shared test machinery: a file tree on disk, servers on 127.0.0.1 port 0, raw HTTP clients.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { once } from 'node:events';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash, randomFillSync } from 'node:crypto';
 import { Sender, probe, type SenderStats } from '@zcsend/core';
+import { MODE, REQUIRE_URING, randomBytes } from '@zcsend/test-utils';
 import { createFileServer, type FileServer, type FileServerOptions } from '../src/index.js';
 
-/** 'copy' under ZCSEND_DISABLE=1, else 'uring'. */
-export const MODE: 'uring' | 'copy' = process.env.ZCSEND_DISABLE === '1' ? 'copy' : 'uring';
-export const REQUIRE_URING = process.env.ZCSEND_REQUIRE_URING === '1';
+export { MODE, REQUIRE_URING, randomBytes, sha256, waitFor } from '@zcsend/test-utils';
 const machine = MODE === 'uring' ? probe() : null;
 /** io_uring assertions apply when the ring is usable, and also when it is required (then they fail). */
 export const URING = machine !== null && (machine.available || REQUIRE_URING);
@@ -17,18 +16,6 @@ if (machine && !URING) console.warn(`[zcsend] io_uring unavailable, the copy bac
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
-
-export function sha256(...parts: Uint8Array[]): string {
-  const hash = createHash('sha256');
-  for (const p of parts) hash.update(p);
-  return hash.digest('hex');
-}
-
-export function randomBytes(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let off = 0; off < n; off += 1 << 30) randomFillSync(b, off, Math.min(1 << 30, n - off));
-  return b;
-}
 
 /** A Sender for in-process servers: in io_uring mode adaptive is off, so SEND_ZC really runs on loopback. */
 export function testSender(): Sender {
@@ -187,24 +174,42 @@ export function rawExchange(
   });
 }
 
+/**
+ * One keep-alive GET on a new connection that reads every byte until the server closes it: for
+ * shutdown tests (the socket is returned at once so the test can pause and resume it).
+ */
+export function downloadUntilClose(port: number, target: string): { socket: net.Socket; raw: Promise<Buffer> } {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  const raw = (async () => {
+    await once(socket, 'connect');
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    await once(socket, 'close');
+    return Buffer.concat(chunks);
+  })();
+  return { socket, raw };
+}
+
+/** What a new connection to `port` meets: 'connected', or the error code (e.g. 'ECONNREFUSED'). */
+export function connectOutcome(port: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    c.once('connect', () => {
+      c.destroy();
+      resolve('connected');
+    });
+  });
+}
+
 /** One GET with Connection: close through a raw socket: the target goes to the server byte for byte. */
 export async function rawGet(port: number, target: string, headers = ''): Promise<RawResponse> {
   const { responses, socket } = await rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n${headers}\r\n`, 1);
   socket.destroy();
   if (!responses[0]) throw new Error(`no response to ${target}`);
   return responses[0];
-}
-
-export function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (predicate()) return resolve();
-      if (Date.now() - start > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 10);
-    };
-    poll();
-  });
 }
 
 /** The Sender holds nothing: no op in flight, no pinned bytes, no notification owed. */
