@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { MODE, RUNNABLE, buildApp, closeApps, listen, pluginOptions, randomBytes, sha256, waitFor } from './helpers.js';
-import { pacedGet } from './paced-client.js';
+import { pacedGet } from '@zcsend/test-utils';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { KiB, MODE, MiB, makeTree, randomBytes, serverQuiet, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
-import { pacedGet } from './paced-client.js';
+import { pacedGet } from '@zcsend/test-utils';
 import { createFileServer } from '../src/index.js';
 
 const TIMEOUT_MS = 300;
