@@ -17,7 +17,7 @@ const REQUIRE_URING = process.env.ZCSEND_REQUIRE_URING === '1';
 /** Competitors that need nothing but Node, the C compiler and the npm packages of this package. */
 const ALWAYS_MEASURED: Record<string, string[]> = {
   sender: ['socket-write'],
-  files: ['node-stream', 'sirv-cli', 'http-server', 'fastify-static'],
+  files: ['node-stream', 'node-buffer', 'sirv-cli', 'http-server', 'fastify-static'],
   fastify: ['fastify'],
 };
 

@@ -44,6 +44,13 @@ export async function runFilesSuite(ctx: SuiteContext): Promise<Omit<SuiteResult
       path: byPath,
       start: (cpu) => startAnnouncingScript('node-stream', ownScript('./servers/node-stream.js'), [root, '0'], cpu),
     },
+    {
+      // Not a static server: the ceiling of node:http for these bodies (see servers/node-buffer.ts).
+      id: 'node-buffer',
+      label: 'node:http + Buffer in memory (ceiling)',
+      path: byPath,
+      start: (cpu) => startAnnouncingScript('node-buffer', ownScript('./servers/node-buffer.js'), [root, '0'], cpu),
+    },
   ];
 
   const points: HttpPoint[] = [];
