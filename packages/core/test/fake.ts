@@ -30,3 +30,15 @@ export function track<T>(p: Promise<T>) {
   );
   return state;
 }
+
+/** Like `track`, read through getters: whether `p` settled, and with what. */
+export function settle<T>(p: Promise<T>): { done: () => boolean; value: () => T | undefined; error: () => unknown } {
+  let done = false;
+  let value: T | undefined;
+  let error: unknown;
+  p.then(
+    (v) => ((done = true), (value = v)),
+    (e: unknown) => ((done = true), (error = e)),
+  );
+  return { done: () => done, value: () => value, error: () => error };
+}

@@ -1,52 +1,29 @@
 // The sendfile engine against a scripted sendfile(2) and a fake ring: the test plays the kernel
 // (short counts, -EINTR, -EAGAIN, refusals, poll results) and checks which fd each call names,
 // when a slot is taken and emptied, and what happens when the Sender closes. Runs in both modes.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { Sender, ZcSendError, type FileRef } from '../src/index.js';
 import { FakeRing, type FakeRingOptions, type FakeSqe } from '../src/testing.js';
 import { SendfileEngine, type SendfileOutcome } from '../src/files/sendfile-engine.js';
 import { DEFAULT_SOCKET_SLOTS, SocketSlots } from '../src/files/socket-slots.js';
 import { HotFiles } from '../src/files/hot-files.js';
 import * as flags from '../src/files/ring-flags.js';
-import { randomBytes, tcpPair, waitFor, type TcpPair } from './helpers.js';
+import { randomBytes, waitFor } from './helpers.js';
+import { fdOf, fileFixtures } from './file-fixtures.js';
+import { settle } from './fake.js';
 
 const KiB = 1 << 10;
 const { EAGAIN, EBUSY, ECANCELED, EINTR, EINVAL, EPIPE } = os.constants.errno;
 const { IOSQE_FIXED_FILE, POLLOUT } = flags;
 const POLLERR = 0x8;
 
-let dir: string;
+const { socket, writeFile } = fileFixtures('zcsend-sendfile-fake-');
 let file: FileRef;
-const pairs: TcpPair[] = [];
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zcsend-sendfile-fake-'));
-  const p = path.join(dir, 'body');
-  fs.writeFileSync(p, randomBytes(512 * KiB));
-  file = { path: p, stat: fs.statSync(p) };
+  file = writeFile(randomBytes(512 * KiB), 'body');
 });
-
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-afterEach(() => {
-  for (const p of pairs.splice(0)) p.close();
-});
-
-async function socket(): Promise<net.Socket> {
-  const p = await tcpPair();
-  pairs.push(p);
-  return p.sender;
-}
-
-function fdOf(s: net.Socket): number {
-  return (s as unknown as { _handle: { fd: number } })._handle.fd;
-}
 
 interface Call {
   outFd: number;
@@ -71,17 +48,6 @@ function setup(script: number[], options: { bytesPerTurn?: number; ring?: FakeRi
   const sys = scriptedSendfile(script);
   const engine = new SendfileEngine(sender, { sendfile: sys.syscall, bytesPerTurn: options.bytesPerTurn ?? 64 * KiB });
   return { sender, ring: ring(), engine, sys };
-}
-
-function settle<T>(p: Promise<T>): { done: () => boolean; value: () => T | undefined; error: () => unknown } {
-  let done = false;
-  let value: T | undefined;
-  let error: unknown;
-  p.then(
-    (v) => ((done = true), (value = v)),
-    (e: unknown) => ((done = true), (error = e)),
-  );
-  return { done: () => done, value: () => value, error: () => error };
 }
 
 /** Waits for the `n`th poll to be submitted and returns it. */

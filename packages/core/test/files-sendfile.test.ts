@@ -4,26 +4,19 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { once } from 'node:events';
-import { FileSender, Sender, ZcSendError, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
+import { FileSender, Sender, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
 import { MODE, URING, randomBytes, receive, sha256, waitFor } from './helpers.js';
-import { fileFixtures, openFds } from './file-fixtures.js';
+import { connectionsUntilFd, expectOwnBytesOnly, expectPrefixThenEnd, fdOf, fileFixtures, listener, openFds, sparseAcross4GiB } from './file-fixtures.js';
 
 const KiB = 1 << 10;
 const MiB = 1 << 20;
-const GiB = 1 << 30;
-const CLOSED_CODES = /^ZCSEND_ERR_(SOCKET_CLOSED|CANCELLED|SEND_FAILED)$/;
 
-const { dir, pair, own, writeFile, fetchRanges } = fileFixtures('zcsend-sendfile-');
+const { dir, pair, own, writeFile, fetchRanges, fetchMixedRanges, fetchThroughCallerFd, expectPeerAbortRejects, expectBadFilesRejected } = fileFixtures('zcsend-sendfile-');
 
 function newFileSender(options: FileSenderOptions = {}): FileSender {
   const sender = own(new Sender());
   return own(new FileSender({ sender, engine: 'sendfile', ...options }));
-}
-
-function fdOf(socket: net.Socket): number {
-  return (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? -1;
 }
 
 /** What a sendfile-engine response must report in this mode. */
@@ -84,22 +77,11 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
 
   it('sends the whole file and ranges byte-exact, after bytes written on the socket first', async () => {
     const f = newFileSender();
-    const size = medium.length;
-    const ranges: Array<[number, number]> = [
-      [0, size],
-      [0, 1000],
-      [MiB - 7, 3 * MiB + 13], // unaligned, longer than one turn
-      [4095, 4097],
-      [size - 5000, size],
-      [12345, 12346],
-      [100, 100],
-    ];
-    const head = Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
-    const results = await fetchRanges(f, mediumRef, medium, ranges, head);
-    for (const r of results.filter((x) => x.bytes > 0)) expectSendfile(r);
+    const { sent, bytes } = await fetchMixedRanges(f, mediumRef, medium);
+    sent.forEach(expectSendfile);
     const stats = f.stats();
     if (MODE === 'uring') {
-      expect(stats.byEngine.sendfile).toEqual({ sends: 6, bytes: ranges.reduce((n, [s, e]) => n + e - s, 0) });
+      expect(stats.byEngine.sendfile).toEqual({ sends: 6, bytes });
       expect(stats.sendfile.calls).toBeGreaterThanOrEqual(6);
       // 5 MiB in 2 MiB turns: the whole-file send gave the event loop back at least twice.
       expect(stats.sendfile.yields).toBeGreaterThanOrEqual(2);
@@ -113,18 +95,7 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
 
   it('reads through a caller-provided fd and leaves it open', async () => {
     const f = newFileSender();
-    const data = randomBytes(2 * MiB + 3);
-    const file = writeFile(data);
-    const fd = fs.openSync(file.path, 'r');
-    try {
-      // The path now names other bytes: the body must be the version the fd holds.
-      fs.renameSync(writeFile(randomBytes(data.length)).path, file.path);
-      const results = await fetchRanges(f, { ...file, fd }, data, [[0, data.length], [77, MiB + 5]]);
-      results.forEach(expectSendfile);
-      expect(fs.fstatSync(fd).size).toBe(data.length);
-    } finally {
-      fs.closeSync(fd);
-    }
+    (await fetchThroughCallerFd(f)).forEach(expectSendfile);
     await expectQuiet(f);
   });
 
@@ -178,50 +149,15 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
   });
 
   it('serves ranges of a sparse file larger than 4 GiB, across the 4 GiB boundary', async () => {
-    const size = 4 * GiB + 8192;
-    const p = path.join(dir(), 'sparse');
-    const marks: Array<[number, Buffer]> = [
-      [4 * GiB - 3000, randomBytes(6000)], // across the boundary
-      [4 * GiB + 5000, randomBytes(64)],
-      [size - 10, randomBytes(10)],
-    ];
-    const fd = fs.openSync(p, 'w');
+    const sparse = sparseAcross4GiB(dir());
     try {
-      fs.ftruncateSync(fd, size);
-      for (const [at, bytes] of marks) fs.writeSync(fd, bytes, 0, bytes.length, at);
-    } finally {
-      fs.closeSync(fd);
-    }
-    const expected = (start: number, end: number): Buffer => {
-      const b = Buffer.alloc(end - start);
-      for (const [at, bytes] of marks) {
-        const from = Math.max(at, start);
-        const to = Math.min(at + bytes.length, end);
-        if (from < to) bytes.copy(b, from - start, from - at, to - at);
-      }
-      return b;
-    };
-    try {
-      const file: FileRef = { path: p, stat: fs.statSync(p) };
-      expect(file.stat.size).toBe(size);
+      expect(sparse.file.stat.size).toBe(sparse.size);
       const f = newFileSender();
-      const wanted: Array<[number, number]> = [
-        [4 * GiB - 1000, 4 * GiB + 1000],
-        [4 * GiB - 3 * MiB - 5, 4 * GiB + 6000], // several turns, ending past the boundary
-        [size - 10, size],
-      ];
-      const { sender: sock, receiver } = await pair();
-      const parts = wanted.map(([s, e]) => expected(s, e));
-      const received = receive(receiver, parts.reduce((n, b) => n + b.length, 0));
-      for (const [s, e] of wanted) {
-        const r = await f.sendFile(sock, file, s, e);
-        expect(r.bytes).toBe(e - s);
-        expectSendfile(r);
-      }
-      expect((await received).sha256).toBe(sha256(...parts));
+      const results = await fetchRanges(f, sparse.file, sparse.expected, sparse.wanted);
+      results.forEach(expectSendfile);
       await expectQuiet(f);
     } finally {
-      fs.rmSync(p, { force: true });
+      sparse.remove();
     }
   });
 
@@ -230,20 +166,7 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
     const file = writeFile(data);
     const f = newFileSender();
     const fdsBefore = openFds();
-    const { sender: sock, receiver } = await pair();
-    let got = 0;
-    receiver.on('data', (chunk: Buffer) => {
-      got += chunk.length;
-      if (got > MiB) receiver.destroy();
-    });
-    const err = await f.sendFile(sock, file, 0, data.length).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(ZcSendError);
-    expect((err as ZcSendError).code).toMatch(CLOSED_CODES);
-    expect(f.stats().errors).toBe(1);
-    sock.destroy();
+    await expectPeerAbortRejects(f, file);
     await waitFor(() => f.sender.stats().inFlightOps === 0, 10_000, 'the ring ops to complete');
     await expectQuiet(f);
     await waitFor(() => openFds() <= fdsBefore, 10_000, 'fds to be closed');
@@ -251,18 +174,7 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
 
   it('rejects unreadable and truncated files with typed errors, leaking no fd', async () => {
     const f = newFileSender();
-    const { sender: sock } = await pair();
-    const small = randomBytes(100 * KiB);
-    const smallRef = writeFile(small);
-    await f.sendFile(sock, smallRef, 0, 10);
-    const fdsBefore = openFds();
-    const missing: FileRef = { path: path.join(dir(), 'missing'), stat: smallRef.stat };
-    await expect(f.sendFile(sock, missing, 0, 100)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'open' });
-    const stale: FileRef = { path: smallRef.path, stat: { ...smallRef.stat, size: 3 * MiB } as fs.Stats };
-    await expect(f.sendFile(sock, stale, 0, 3 * MiB)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'read' });
-    sock.destroy();
-    await expect(f.sendFile(sock, smallRef, 0, 5)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SOCKET_CLOSED' });
-    await waitFor(() => openFds() <= fdsBefore, 5000, 'fds to be closed');
+    await expectBadFilesRejected(f);
     await expectQuiet(f);
   });
 
@@ -322,32 +234,6 @@ describe.runIf(MODE === 'copy' || URING)(`auto: sendfile for files just sent who
  * only ever names the fd libuv holds at the moment of the call; the wait names the slot.
  */
 describe.runIf(URING)('sendfile engine: sockets closed while waiting, and fd numbers reused', () => {
-  async function listener(): Promise<net.Server> {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return server;
-  }
-
-  /** Opens connections until one end holds `fd`; every byte either end receives is counted. */
-  async function connectionsUntilFd(server: net.Server, fd: number, stray: { bytes: number }): Promise<{ reused: boolean; sockets: net.Socket[] }> {
-    const { port } = server.address() as net.AddressInfo;
-    const sockets: net.Socket[] = [];
-    let reused = false;
-    for (let i = 0; i < 32 && !reused; i++) {
-      const client = net.connect(port, '127.0.0.1');
-      const [accepted] = (await once(server, 'connection')) as [net.Socket];
-      await once(client, 'connect').catch(() => {});
-      for (const s of [client, accepted]) {
-        s.on('error', () => {});
-        s.on('data', (d: Buffer) => (stray.bytes += d.length));
-        sockets.push(s);
-      }
-      reused = fdOf(client) === fd || fdOf(accepted) === fd;
-    }
-    server.close();
-    return { reused, sockets };
-  }
 
   /** Starts a large send to a paused reader and resolves once it waits on the ring for the full socket. */
   async function waitingSend(f: FileSender, size: number) {
@@ -379,18 +265,8 @@ describe.runIf(URING)('sendfile engine: sockets closed while waiting, and fd num
       expect(f.sender.stats().inFlightOps).toBe(0);
       expect(f.stats().splice.slotsInUse).toBe(0);
       // The old peer gets a prefix of the body, then the end: nothing keeps the connection alive.
-      const prefix: Buffer[] = [];
-      receiver.on('data', (d: Buffer) => prefix.push(d));
-      const ended = once(receiver, 'end');
-      receiver.resume();
-      await ended;
-      const got = Buffer.concat(prefix);
-      expect(got.length).toBeLessThan(data.length);
-      expect(sha256(got)).toBe(sha256(data.subarray(0, got.length)));
-      for (const s of sockets) s.write('ping');
-      await waitFor(() => stray.bytes === 4 * sockets.length, 5000, 'the new connections to exchange their own bytes');
-      await new Promise((r) => setTimeout(r, 50));
-      expect(stray.bytes).toBe(4 * sockets.length);
+      await expectPrefixThenEnd(receiver, data);
+      await expectOwnBytesOnly(sockets, stray);
     } finally {
       for (const s of sockets) s.destroy();
     }

@@ -1,11 +1,8 @@
 // The splice engine's chains against a fake ring: the test plays the kernel (full, short, -EAGAIN,
 // cancelled and failed splices) and checks what is queued next, how the socket is named, and
 // when slots and pipes are let go. The fake ring is used in both modes.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { load } from '@zcsend/native';
 import { Sender, ZcSendError, type FileRef } from '../src/index.js';
 import { FakeRing, type FakeRingOptions, type FakeSqe } from '../src/testing.js';
@@ -13,40 +10,20 @@ import { SpliceEngine, type SpliceOutcome } from '../src/files/splice-engine.js'
 import { PipePool, type PipeSyscalls } from '../src/files/pipe-pool.js';
 import { SocketSlots } from '../src/files/socket-slots.js';
 import * as flags from '../src/files/ring-flags.js';
-import { randomBytes, tcpPair, waitFor, type TcpPair } from './helpers.js';
+import { randomBytes, waitFor } from './helpers.js';
+import { fdOf, fileFixtures } from './file-fixtures.js';
+import { settle } from './fake.js';
 
 const KiB = 1 << 10;
 const { EAGAIN, ECANCELED, EINVAL, EPIPE, EBUSY, EPERM } = os.constants.errno;
 const { IOSQE_FIXED_FILE, IOSQE_IO_LINK, POLLOUT, SPLICE_F_MOVE, SPLICE_F_NONBLOCK } = flags;
 
-let dir: string;
+const { socket, writeFile } = fileFixtures('zcsend-splice-fake-');
 let file: FileRef;
-const pairs: TcpPair[] = [];
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zcsend-splice-fake-'));
-  const p = path.join(dir, 'body');
-  fs.writeFileSync(p, randomBytes(512 * KiB));
-  file = { path: p, stat: fs.statSync(p) };
+  file = writeFile(randomBytes(512 * KiB), 'body');
 });
-
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-afterEach(() => {
-  for (const p of pairs.splice(0)) p.close();
-});
-
-async function socket(): Promise<net.Socket> {
-  const p = await tcpPair();
-  pairs.push(p);
-  return p.sender;
-}
-
-function fdOf(s: net.Socket): number {
-  return (s as unknown as { _handle: { fd: number } })._handle.fd;
-}
 
 /**
  * Pipe syscalls that hand out fake fds (the fake ring never touches them) and record closes.
@@ -97,17 +74,6 @@ function kernel(ring: FakeRing) {
 }
 
 const isFill = (s: FakeSqe) => s.op === 'splice' && !(s.zcFlags & IOSQE_FIXED_FILE);
-
-function settle<T>(p: Promise<T>): { done: () => boolean; value: () => T | undefined; error: () => unknown } {
-  let done = false;
-  let value: T | undefined;
-  let error: unknown;
-  p.then(
-    (v) => ((done = true), (value = v)),
-    (e: unknown) => ((done = true), (error = e)),
-  );
-  return { done: () => done, value: () => value, error: () => error };
-}
 
 const tick = () => new Promise<void>((r) => setTimeout(r, 5));
 

@@ -3,15 +3,13 @@
 // zc-cache and splice engines) although no op completes within the timeout; a stalled one is
 // still reset and leaves nothing pinned.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { once } from 'node:events';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { MODE, RUNNABLE, buildApp, closeApps, listen, pluginOptions, randomBytes, sha256, waitFor } from './helpers.js';
-import { pacedGet } from '@zcsend/test-utils';
+import { pacedGet, stalledClient } from '@zcsend/test-utils';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -107,15 +105,4 @@ const connectionCounts = new WeakMap<FastifyInstance, number>();
 function connections(a: FastifyInstance): number {
   a.server.getConnections((_err, n) => connectionCounts.set(a, n));
   return connectionCounts.get(a) ?? -1;
-}
-
-/** Sends the request, reads the first bytes, then reads nothing more. */
-async function stalledClient(port: number, target: string): Promise<net.Socket> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  socket.write(`GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`);
-  await once(socket, 'data');
-  socket.pause();
-  return socket;
 }

@@ -2,10 +2,9 @@
 // steadily gets its whole body although no op completes within the timeout; a stalled one, or
 // one that trickles below the minimum progress, is still reset and leaves nothing held.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as net from 'node:net';
 import { once } from 'node:events';
 import { KiB, MODE, MiB, makeTree, randomBytes, serverQuiet, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
-import { pacedGet } from '@zcsend/test-utils';
+import { pacedGet, stalledClient } from '@zcsend/test-utils';
 import { createFileServer } from '../src/index.js';
 
 const TIMEOUT_MS = 300;
@@ -133,15 +132,4 @@ describe(`slow and stalled clients against a ${TIMEOUT_MS} ms timeout (${MODE})`
 function minProgressFromEnv(): { minProgressBytes?: number } {
   const v = process.env.ZCSEND_TEST_MIN_PROGRESS;
   return v === undefined ? {} : { minProgressBytes: Number(v) };
-}
-
-/** Sends the request, reads the first bytes, then reads nothing more. */
-async function stalledClient(port: number, target: string): Promise<net.Socket> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  socket.write(`GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`);
-  await once(socket, 'data');
-  socket.pause();
-  return socket;
 }

@@ -3,4 +3,4 @@
 export { MODE, REQUIRE_URING } from './mode.js';
 export { randomBytes, sha256 } from './bytes.js';
 export { waitFor } from './wait.js';
-export { pacedGet, type PacedResult } from './paced-client.js';
+export { pacedGet, stalledClient, type PacedResult } from './paced-client.js';

@@ -1,6 +1,8 @@
-// A client that reads a response at a set pace: `bytes` from the socket, then nothing for `everyMs`.
-// Pausing the socket stops libuv reading, so the kernel's receive window closes in between.
+// Slow HTTP clients: one that reads a response at a set pace (`bytes` from the socket, then nothing
+// for `everyMs`), one that stops reading after the first bytes. Pausing the socket stops libuv
+// reading, so the kernel's receive window closes.
 import * as net from 'node:net';
+import { once } from 'node:events';
 
 export interface PacedResult {
   status: number;
@@ -18,7 +20,7 @@ export function pacedGet(
 ): Promise<PacedResult> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const socket = net.connect(port, host);
+    const socket = net.connect(port, '127.0.0.1');
     let head: Buffer | null = Buffer.alloc(0);
     let status = 0;
     let length = -1;
@@ -59,4 +61,15 @@ export function pacedGet(
     });
     socket.write(`GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`);
   });
+}
+
+/** Sends the request, reads the first bytes, then reads nothing more. */
+export async function stalledClient(port: number, target: string): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`);
+  await once(socket, 'data');
+  socket.pause();
+  return socket;
 }
