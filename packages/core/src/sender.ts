@@ -8,7 +8,7 @@ import { dgramFd, socketEligibility, type FallbackReason } from './sockets.js';
 import { emptyStats, type SenderStats } from './stats.js';
 import { CompletionRouter } from './sender/completions.js';
 import { CopyPath, copyReason } from './sender/copy-path.js';
-import { JobTracker, countFallback } from './sender/jobs.js';
+import { JobTracker } from './sender/jobs.js';
 import { OpTable } from './sender/op-table.js';
 import { openRing } from './sender/open-ring.js';
 import type { RawRing, SendHandle, SendOptions } from './sender/public-types.js';

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FileSender, Sender, ZcSendError, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
+import { FileSender, Sender, ZcSendError, type FileRef, type FileSenderOptions } from '../src/index.js';
 import { MODE, URING, randomBytes, receive, sha256, waitFor } from './helpers.js';
 import { fileFixtures, openFds, writeSparseFile } from './file-fixtures.js';
 
