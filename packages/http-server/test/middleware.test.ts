@@ -117,4 +117,59 @@ describe(`serveStatic as middleware (${MODE})`, () => {
       await s.close();
     }
   });
+
+  it('leaves its headers readable to later code (loggers read res.getHeader on finish), replacing same-named ones set before it', async () => {
+    const seen = new Map<string, Record<string, unknown>>();
+    const app: http.RequestListener = (req, res) => {
+      if (req.url === '/large.bin') {
+        // What an earlier middleware may have set: a stale Content-Type is replaced, others are kept.
+        res.setHeader('Content-Type', 'application/x-stale');
+        res.setHeader('X-Request-Id', 'r1');
+      }
+      res.on('finish', () => seen.set(req.url!, { ...res.getHeaders() }));
+      handler(req, res);
+    };
+    const s = await listen(app);
+    try {
+      const big = await get(`${s.url}/large.bin`);
+      const small = await get(`${s.url}/small.txt`);
+      expect(sha256(big.body)).toBe(sha256(tree.files['large.bin']!));
+      expect(small.body.equals(tree.files['small.txt']!)).toBe(true);
+      expect(big.headers['content-type']).not.toBe('application/x-stale');
+      expect(big.headers['x-request-id']).toBe('r1');
+      await waitFor(() => seen.size === 2, 10_000, 'both responses finished');
+      // Nothing was set before the small file's response: its headers must still be readable.
+      expect(seen.get('/small.txt')).toMatchObject({
+        'content-length': String(tree.files['small.txt']!.length),
+        'content-type': 'text/plain; charset=utf-8',
+        etag: small.headers.etag,
+      });
+      expect(seen.get('/large.bin')).toMatchObject({
+        'content-length': String(tree.files['large.bin']!.length),
+        'content-type': big.headers['content-type'],
+        'x-request-id': 'r1',
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('rawHeaders: true hands the list to Node as it is (same bytes on the wire, nothing readable back)', async () => {
+    const raw = serveStatic(tree.root, { sender: handler.sender, rawHeaders: true });
+    let lengthSeen: unknown = 'unset';
+    const s = await listen((req, res) => {
+      res.on('finish', () => (lengthSeen = res.getHeader('content-length')));
+      raw(req, res);
+    });
+    try {
+      const small = await get(`${s.url}/small.txt`);
+      expect(small.body.equals(tree.files['small.txt']!)).toBe(true);
+      expect(small.headers['content-length']).toBe(String(tree.files['small.txt']!.length));
+      await waitFor(() => lengthSeen !== 'unset', 10_000, 'finished');
+      expect(lengthSeen).toBeUndefined();
+    } finally {
+      await s.close();
+      await raw.close();
+    }
+  });
 });

@@ -83,7 +83,8 @@ export function createFileServer(options: FileServerOptions): FileServer {
   }
 
   const stalls = new StallCheck({ minProgressBytes });
-  const handler = serveStatic(root, staticOptions);
+  // zcserve reads no header back (its access log takes the length from Node), so it keeps Node's fast path.
+  const handler = serveStatic(root, { rawHeaders: true, ...staticOptions });
   const sender = handler.sender;
   const log = logOption ? new AccessLog(typeof logOption === 'function' ? logOption : (chunk) => process.stdout.write(chunk)) : null;
   const started = performance.now();

@@ -30,10 +30,22 @@ function rawSocketUsable(req: http.IncomingMessage, res: http.ServerResponse, so
   );
 }
 
-/** Node's fast flat-list writeHead for HTTP/1; an object for the HTTP/2 compatibility layer. */
-export function writeHead(res: http.ServerResponse, status: number, headers: readonly string[]): void {
+/**
+ * Writes the status and a flat [name, value, ...] header list. `raw`: Node's fast flat-list
+ * writeHead for HTTP/1, whose headers `getHeader()` cannot read back. Otherwise each header
+ * replaces any of that name set before (by earlier middleware) and stays readable, which is what
+ * Node's own writeHead does with a list once any header was set. HTTP/2's compatibility layer
+ * gets an object.
+ */
+export function writeHead(res: http.ServerResponse, status: number, headers: readonly string[], raw: boolean): void {
   if (res instanceof http.ServerResponse) {
-    res.writeHead(status, headers as string[]);
+    if (raw) {
+      res.writeHead(status, headers as string[]);
+      return;
+    }
+    for (let i = 0; i < headers.length; i += 2) res.removeHeader(headers[i]!);
+    for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+    res.writeHead(status);
     return;
   }
   const obj: Record<string, string> = {};
@@ -53,13 +65,14 @@ export async function sendFileBody(
   status: number,
   headers: readonly string[],
   plan: BodyPlan,
+  rawHeaders: boolean,
 ): Promise<BodyOutcome> {
   // A pipelined response waits its turn; its headers must not be queued before we know the path.
   const pending = whenResponseSocket(res);
   const socket = pending instanceof Promise ? await pending : pending;
   if (!socket) return { ok: false, bytes: 0, error: new Error('connection closed before the response started') };
 
-  writeHead(res, status, headers);
+  writeHead(res, status, headers, rawHeaders);
   if (!rawSocketUsable(req, res, socket)) return streamBody(res, rep, plan);
 
   res.flushHeaders();

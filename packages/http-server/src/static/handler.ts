@@ -134,7 +134,7 @@ class StaticServer {
     const rep = this.pick(entry, req.headers['accept-encoding']);
     const pre = evaluatePreconditions(req.headers, rep);
     if (pre === 'not-modified') {
-      writeHead(res, 304, rep.notModifiedHeaders);
+      this.writeHead(res, 304, rep.notModifiedHeaders);
       res.end();
       return;
     }
@@ -174,7 +174,7 @@ class StaticServer {
       }
       case 'unsatisfiable': {
         const status = this.statuses.get(416)!;
-        writeHead(res, 416, ['Content-Range', `bytes */${rep.size}`, ...status.headers]);
+        this.writeHead(res, 416, ['Content-Range', `bytes */${rep.size}`, ...status.headers]);
         res.end(isHead ? undefined : status.body);
         return;
       }
@@ -188,14 +188,18 @@ class StaticServer {
     return entry.variants[entry.encodings.indexOf(chosen)] ?? entry.identity;
   }
 
+  private writeHead(res: http.ServerResponse, status: number, headers: readonly string[]): void {
+    writeHead(res, status, headers, this.options.rawHeaders);
+  }
+
   private endWith(res: http.ServerResponse, status: number, headers: readonly string[], body: Uint8Array | undefined): void {
-    writeHead(res, status, headers);
+    this.writeHead(res, status, headers);
     res.end(body);
     if (body !== undefined) this.counts.inline++;
   }
 
   private body(req: http.IncomingMessage, res: http.ServerResponse, rep: Representation, status: number, headers: readonly string[], plan: BodyPlan): void {
-    this.track(req, res, sendFileBody(this.fileSender, req, res, rep, status, headers, plan));
+    this.track(req, res, sendFileBody(this.fileSender, req, res, rep, status, headers, plan, this.options.rawHeaders));
   }
 
   private track(req: http.IncomingMessage, res: http.ServerResponse, work: Promise<BodyOutcome | void>): void {
@@ -221,19 +225,19 @@ class StaticServer {
     }
     if (q >= 0) location += url.slice(q);
     const body = Buffer.from('Moved Permanently\n');
-    writeHead(res, 301, ['Location', location, 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(body.length), ...this.common]);
+    this.writeHead(res, 301, ['Location', location, 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(body.length), ...this.common]);
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   private async listing(req: http.IncomingMessage, res: http.ServerResponse, entry: DirectoryEntry): Promise<void> {
     const html = Buffer.from(await renderListing(entry.fsPath, entry.urlPath, this.options.dotfiles === 'allow'));
-    writeHead(res, 200, [...LISTING_HEADERS, 'Content-Length', String(html.length), ...this.common]);
+    this.writeHead(res, 200, [...LISTING_HEADERS, 'Content-Length', String(html.length), ...this.common]);
     res.end(req.method === 'HEAD' ? undefined : html);
   }
 
   private preflight(req: http.IncomingMessage, res: http.ServerResponse): void {
     const requested = req.headers['access-control-request-headers'];
-    writeHead(res, 204, [
+    this.writeHead(res, 204, [
       ...this.common,
       'Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS',
       'Access-Control-Allow-Headers', requested ?? 'Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range',
@@ -244,7 +248,7 @@ class StaticServer {
 
   sendStatus(req: http.IncomingMessage, res: http.ServerResponse, status: ErrorStatus): void {
     const response = this.statuses.get(status)!;
-    writeHead(res, status, response.headers);
+    this.writeHead(res, status, response.headers);
     res.end(req.method === 'HEAD' ? undefined : response.body);
   }
 

@@ -43,6 +43,13 @@ export interface StaticOptions {
   statCacheMs?: number;
   /** The Sender to send through. Default: this thread's shared Sender, or a copy Sender when zeroCopy is false. */
   sender?: Sender;
+  /**
+   * Hand the headers to Node's flat-list `writeHead` as they are (fastest), so `res.getHeader()`
+   * does not see them afterwards. Default false for `serveStatic` (middleware after it, loggers
+   * such as morgan, and `res.getHeader('content-length')` see every header); `createFileServer`
+   * defaults to true, as it reads nothing back.
+   */
+  rawHeaders?: boolean;
 }
 
 export interface ResolvedStaticOptions {
@@ -57,6 +64,7 @@ export interface ResolvedStaticOptions {
   precompressed: readonly Encoding[];
   engine: EngineChoice;
   zeroCopy: boolean;
+  rawHeaders: boolean;
   cacheBytes: number;
   cacheMaxFileBytes: number;
   maxInFlightBytes: number;
@@ -83,6 +91,7 @@ export const STATIC_DEFAULTS = {
   inlineMaxBytes: 64 * 1024,
   inlineCacheBytes: 16 * MiB,
   statCacheMs: 1000,
+  rawHeaders: false,
 } as const;
 
 function invalid(message: string): never {
@@ -109,7 +118,7 @@ function bool(name: string, value: unknown, fallback: boolean): boolean {
 
 const KNOWN = new Set([
   'index', 'listing', 'dotfiles', 'symlinks', 'maxAge', 'immutable', 'cors', 'precompressed', 'engine', 'zeroCopy',
-  'cacheBytes', 'cacheMaxFileBytes', 'maxInFlightBytes', 'inlineMaxBytes', 'inlineCacheBytes', 'statCacheMs', 'sender',
+  'cacheBytes', 'cacheMaxFileBytes', 'maxInFlightBytes', 'inlineMaxBytes', 'inlineCacheBytes', 'statCacheMs', 'sender', 'rawHeaders',
 ]);
 
 /** Validates options up front (a typed error, never a late crash) and resolves the root to its real path. */
@@ -157,6 +166,7 @@ export function resolveStaticOptions(root: string, options: StaticOptions = {}, 
     precompressed,
     engine: oneOf('engine', options.engine, ['auto', 'zc-cache', 'splice', 'sendfile', 'copy'], STATIC_DEFAULTS.engine),
     zeroCopy: bool('zeroCopy', options.zeroCopy, STATIC_DEFAULTS.zeroCopy),
+    rawHeaders: bool('rawHeaders', options.rawHeaders, STATIC_DEFAULTS.rawHeaders),
     cacheBytes: count('cacheBytes', options.cacheBytes, STATIC_DEFAULTS.cacheBytes),
     cacheMaxFileBytes: count('cacheMaxFileBytes', options.cacheMaxFileBytes, STATIC_DEFAULTS.cacheMaxFileBytes),
     maxInFlightBytes: count('maxInFlightBytes', options.maxInFlightBytes, STATIC_DEFAULTS.maxInFlightBytes),
