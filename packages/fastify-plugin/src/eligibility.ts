@@ -14,7 +14,7 @@ export type BypassReason =
   | 'tls'
   /** HTTP/2 (or anything that is not an HTTP/1.x ServerResponse). */
   | 'http2'
-  /** A Content-Encoding is set: compressed bodies are never touched. */
+  /** A byte body with a Content-Encoding: compressed output is never touched (file streams are sent as their file). */
   | 'encoded'
   /** The framing is not a plain Content-Length body (chunked, trailers, headers already written). */
   | 'framing'

@@ -10,7 +10,6 @@ import {
   connectionBypass,
   declaredLength,
   hasNoBody,
-  isEncoded,
   replyConnection,
   untouchedFraming,
   whenResponseHasSocket,
@@ -82,7 +81,10 @@ function checkNow(ctx: PluginContext, reply: FastifyReply, stream: fs.ReadStream
   if (hasNoBody(reply.request.raw.method, res.statusCode)) return 'no-body';
   const connection = connectionBypass(reply);
   if (connection) return connection;
-  if (isEncoded(reply)) return 'encoded';
+  // A Content-Encoding is no reason to stay out here: the stream is an untouched ReadStream piped
+  // straight into the response, so its file's bytes are the body either way (a precompressed
+  // sibling such as @fastify/static's `preCompressed` file.br). A compression stream added by a
+  // hook replaces the payload, and is never piped from this stream into the response.
   if (!untouchedFraming(res) || res.headersSent || reply.hasHeader('transfer-encoding')) return 'framing';
   if (declaredLength(reply) < Math.max(ctx.threshold, 1)) return declaredLength(reply) < 0 ? 'framing' : 'below-threshold';
   if (ctx.closing || !ctx.sender.isOpen) return 'closing';

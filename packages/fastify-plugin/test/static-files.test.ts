@@ -187,6 +187,43 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
     fs.rmSync(target);
   });
 
+  it("@fastify/static's precompressed siblings go out zero-copy, header- and byte-identical to the app without the plugin", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zcsend-fastify-pre-'));
+    try {
+      const identity = randomBytes(400 * KiB);
+      const brotli = randomBytes(300 * KiB); // never decoded: only its bytes on the wire matter
+      const gzipped = randomBytes(320 * KiB);
+      fs.writeFileSync(path.join(dir, 'asset.js'), identity);
+      fs.writeFileSync(path.join(dir, 'asset.js.br'), brotli);
+      fs.writeFileSync(path.join(dir, 'asset.js.gz'), gzipped);
+      const routes = (a: FastifyInstance) => void a.register(fastifyStatic, { root: dir, preCompressed: true });
+      const plain = await listen(await buildApp({ plugin: null, routes }));
+      const app = await buildApp({ plugin: pluginOptions({ threshold: T }), routes });
+      const zc = await listen(app);
+      const cases: Array<[Record<string, string>, Buffer, string | undefined]> = [
+        [{ 'accept-encoding': 'br, gzip' }, brotli, 'br'],
+        [{ 'accept-encoding': 'gzip' }, gzipped, 'gzip'],
+        [{}, identity, undefined],
+        [{ 'accept-encoding': 'br', range: 'bytes=1000-99999' }, brotli.subarray(1000, 100_000), 'br'],
+      ];
+      for (const [headers, body, encoding] of cases) {
+        const expected = await rawFetch(plain, 'GET', '/asset.js', headers);
+        const got = await rawFetch(zc, 'GET', '/asset.js', headers);
+        expect(got.head, JSON.stringify(headers)).toEqual(expected.head);
+        expect(sha256(got.body)).toBe(sha256(expected.body));
+        expect(sha256(got.body)).toBe(sha256(body));
+        const contentEncoding = got.head.find((l) => /^content-encoding:/i.test(l));
+        expect(contentEncoding?.split(': ')[1]).toBe(encoding);
+      }
+      await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+      const { replies } = app.zcSend.stats();
+      expect(replies.files, JSON.stringify(replies)).toBe(cases.length);
+      expect(replies.bypassed.encoded).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('ReadStreams the plugin cannot serve from their path go out exactly as without it', async () => {
     const big = files['big.bin']!;
     const bigPath = () => path.join(root, 'big.bin');
