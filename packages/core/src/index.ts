@@ -4,6 +4,7 @@ export { ZcSendError, type ZcSendErrorCode } from './errors.js';
 export { type SenderOptions, DEFAULT_CHUNK_SIZE, LARGE_CHUNK_SIZE, DEFAULT_THRESHOLD } from './options.js';
 export { type SenderStats } from './stats.js';
 export { type FallbackReason, socketEligibility, isLoopbackAddress } from './sockets.js';
+export { onSocketClose, whenResponseSocket } from './response-socket.js';
 export { fallbackChannel, copiedChannel, violationChannel } from './diagnostics.js';
 export * as constants from './constants.js';
 export * from './files/index.js';

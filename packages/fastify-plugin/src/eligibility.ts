@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { FastifyReply } from 'fastify';
-import { type Sender } from '@zcsend/core';
+import { whenResponseSocket, type Sender } from '@zcsend/core';
 
 /** Why a reply body was left to Fastify. Counted in `stats().replies.bypassed`. */
 export type BypassReason =
@@ -55,40 +55,14 @@ export function connectionBypass(reply: FastifyReply): BypassReason | null {
   return typeof connection === 'string' ? connection : null;
 }
 
-/** Responses waiting for their turn, per connection: one 'close' listener however deep the pipeline. */
-const waitingOn = new WeakMap<net.Socket, Set<() => void>>();
-
-function onConnectionClose(connection: net.Socket, callback: () => void): () => void {
-  let callbacks = waitingOn.get(connection);
-  if (!callbacks) {
-    const set = new Set<() => void>();
-    callbacks = set;
-    waitingOn.set(connection, set);
-    connection.once('close', () => {
-      waitingOn.delete(connection);
-      for (const cb of set) cb();
-    });
-  }
-  callbacks.add(callback);
-  return () => callbacks.delete(callback);
-}
-
 /**
  * Calls `go` with the response's socket once it is this response's turn on the connection (at
- * once when it already is), or with null if the connection closes first (a queued response gets
- * no event of its own then).
+ * once when it already is), or with null if the connection is gone or closes first.
  */
 export function whenResponseHasSocket(res: http.ServerResponse, connection: net.Socket, go: (socket: net.Socket | null) => void): void {
-  if (res.socket) return go(res.socket);
-  const onSocket = (): void => {
-    stopWaiting();
-    go(res.socket && !res.socket.destroyed ? res.socket : null);
-  };
-  const stopWaiting = onConnectionClose(connection, () => {
-    res.off('socket', onSocket);
-    go(null);
-  });
-  res.once('socket', onSocket);
+  const socket = whenResponseSocket(res, connection);
+  if (socket instanceof Promise) void socket.then((s) => go(s && !s.destroyed ? s : null));
+  else go(socket);
 }
 
 /**

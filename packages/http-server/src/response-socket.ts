@@ -3,6 +3,8 @@
 import * as http from 'node:http';
 import type * as net from 'node:net';
 
+export { onSocketClose, whenResponseSocket } from '@zcsend/core';
+
 /** Why a response body cannot go out of band (then it goes through `res.write`/`res.end`). */
 export type IneligibleReason =
   | 'no-body'
@@ -59,48 +61,3 @@ export function whenLibuvIdle(socket: net.Socket): Promise<void> | null {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-const closeCallbacks = new WeakMap<net.Socket, Set<() => void>>();
-
-/**
- * Runs `callback` when `socket` closes; returns the unsubscribe function. One 'close' listener per
- * socket however many pipelined responses wait on it (no MaxListeners warnings, no per-request listener).
- */
-export function onSocketClose(socket: net.Socket, callback: () => void): () => void {
-  let callbacks = closeCallbacks.get(socket);
-  if (!callbacks) {
-    const set = new Set<() => void>();
-    callbacks = set;
-    closeCallbacks.set(socket, set);
-    socket.once('close', () => {
-      closeCallbacks.delete(socket);
-      for (const cb of set) cb();
-    });
-  }
-  callbacks.add(callback);
-  const set = callbacks;
-  return () => {
-    set.delete(callback);
-  };
-}
-
-/**
- * A pipelined response waits in Node's queue with `res.socket === null` until the responses before
- * it finished. Resolves with the socket when its turn comes, or null when the connection closed first.
- */
-export function whenResponseSocket(res: http.ServerResponse): Promise<net.Socket | null> | net.Socket | null {
-  if (res.socket) return res.socket;
-  const connection = res.req?.socket;
-  if (!connection || connection.destroyed) return null;
-  return new Promise((resolve) => {
-    const onSocket = (socket: net.Socket) => {
-      unsubscribe();
-      resolve(socket);
-    };
-    const unsubscribe = onSocketClose(connection, () => {
-      res.off('socket', onSocket);
-      resolve(null);
-    });
-    res.once('socket', onSocket);
-  });
-}
