@@ -77,6 +77,7 @@ async function runServer(config: CliConfig): Promise<void> {
       precompressed: config.precompressed,
       engine: config.engine,
       zeroCopy: config.zeroCopy,
+      fastPath: config.fastPath,
       cacheBytes: config.cacheBytes,
       maxInFlightBytes: config.maxInFlightBytes,
       statCacheMs: config.statCacheMs,

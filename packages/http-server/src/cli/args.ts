@@ -29,6 +29,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'cache', type: 'string', default: '256MB', arg: 'SIZE', help: 'file cache size (0 disables)' },
   { name: 'max-in-flight', type: 'string', default: '64MB', arg: 'SIZE', help: 'body bytes in flight before sends wait' },
   { name: 'no-zc', type: 'boolean', help: 'force the copy backend (no io_uring)' },
+  { name: 'no-fast-path', type: 'boolean', help: 'send every request through node:http (off: plain GET/HEAD of files skip it)' },
   { name: 'workers', type: 'string', default: '1', arg: 'N|auto', help: 'processes (node:cluster), one ring each' },
   { name: 'timeout', type: 'string', default: '60', arg: 'SECONDS', help: 'reset connections stalled this long (0: never)' },
   { name: 'min-progress', type: 'string', default: '64KB', arg: 'SIZE', help: 'bytes a timed-out client must take per timeout to be kept (0: reset at once)' },
@@ -56,6 +57,7 @@ export interface CliConfig {
   cacheBytes: number;
   maxInFlightBytes: number;
   zeroCopy: boolean;
+  fastPath: boolean;
   workers: number;
   timeoutMs: number;
   minProgressBytes: number;
@@ -162,6 +164,7 @@ export function parseCli(argv: readonly string[]): ParsedCli {
       cacheBytes: size('cache', str('cache')),
       maxInFlightBytes,
       zeroCopy: v['no-zc'] !== true,
+      fastPath: v['no-fast-path'] !== true,
       workers,
       timeoutMs: seconds('timeout', str('timeout')),
       minProgressBytes: size('min-progress', str('min-progress')),

@@ -19,6 +19,17 @@ function escape(text: string): string {
   return text.replace(UNSAFE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+export interface LogEntry {
+  remote: string | undefined;
+  method: string;
+  url: string;
+  httpVersion: string;
+  status: number;
+  bodyBytes: number | null;
+  ms: number;
+  complete: boolean;
+}
+
 export class AccessLog {
   private buffer = '';
   private timer: NodeJS.Timeout | null = null;
@@ -48,12 +59,24 @@ export class AccessLog {
     // Headers given to writeHead as a list are not readable through getHeader(); Node keeps the length here.
     const length = (res as { _contentLength?: number | null })._contentLength ?? res.getHeader('content-length');
     const complete = res.writableFinished;
-    const bytes = complete && req.method !== 'HEAD' && length != null ? String(length) : '-';
-    const status = complete || res.headersSent ? res.statusCode : 0;
-    const remote = req.socket?.remoteAddress ?? '-';
+    this.record({
+      remote: req.socket?.remoteAddress,
+      method: req.method ?? '-',
+      url: req.url ?? '-',
+      httpVersion: req.httpVersion,
+      status: complete || res.headersSent ? res.statusCode : 0,
+      bodyBytes: req.method !== 'HEAD' && length != null ? Number(length) : null,
+      ms,
+      complete,
+    });
+  }
+
+  /** Logs one finished (or cut short) response; `bodyBytes` null prints '-'. */
+  record(entry: LogEntry): void {
+    const bytes = entry.complete && entry.bodyBytes !== null ? String(entry.bodyBytes) : '-';
     this.buffer +=
-      `${remote} - - [${this.clfDate()}] "${escape(req.method ?? '-')} ${escape(req.url ?? '-')} HTTP/${req.httpVersion}" ` +
-      `${status} ${bytes} ${ms.toFixed(3)}ms${complete ? '' : ' aborted'}\n`;
+      `${entry.remote ?? '-'} - - [${this.clfDate()}] "${escape(entry.method)} ${escape(entry.url)} HTTP/${entry.httpVersion}" ` +
+      `${entry.status} ${bytes} ${entry.ms.toFixed(3)}ms${entry.complete ? '' : ' aborted'}\n`;
     if (this.buffer.length >= FLUSH_BYTES) this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.flush(), FLUSH_MS);

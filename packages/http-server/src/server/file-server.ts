@@ -3,7 +3,8 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { StallCheck, ZcSendError, keepsConnection, type Sender } from '@zcsend/core';
-import { serveStatic, type StaticHandler } from '../static/handler.js';
+import { serveStatic, staticServerOf, type StaticHandler } from '../static/handler.js';
+import { FastLane, type FastLaneOptions } from '../fast/lane.js';
 import type { StaticOptions } from '../static/options.js';
 import { onSocketClose } from '../response-socket.js';
 import { AccessLog, type LogSink } from './access-log.js';
@@ -32,6 +33,13 @@ export interface FileServerOptions extends StaticOptions {
   accessLog?: boolean | LogSink;
   /** How long close() lets in-flight responses finish before resetting their connections, in ms. Default 10000. */
   shutdownTimeoutMs?: number;
+  /**
+   * Answer plain GET/HEAD requests for files (200 and 304) straight on the socket, without
+   * node:http's request and response objects; a connection's first request that is anything else
+   * (ranges, bodies, errors, redirects, unusual syntax) and all after it go to node:http. Same
+   * bytes on the wire either way. Default true.
+   */
+  fastPath?: boolean;
 }
 
 export interface ListenResult {
@@ -73,7 +81,7 @@ interface HttpMessageSocket extends net.Socket {
 
 export function createFileServer(options: FileServerOptions): FileServer {
   if (typeof options !== 'object' || options === null) throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', 'options must be an object');
-  const { root, timeoutMs: t, minProgressBytes, keepAliveTimeoutMs: k, stats: statsOption, accessLog: logOption, shutdownTimeoutMs: s, ...staticOptions } = options;
+  const { root, timeoutMs: t, minProgressBytes, keepAliveTimeoutMs: k, stats: statsOption, accessLog: logOption, shutdownTimeoutMs: s, fastPath, ...staticOptions } = options;
   const timeoutMs = ms('timeoutMs', t, 60_000);
   const keepAliveTimeoutMs = ms('keepAliveTimeoutMs', k, 5_000);
   const shutdownTimeoutMs = ms('shutdownTimeoutMs', s, 10_000);
@@ -81,6 +89,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
   if (logOption !== undefined && typeof logOption !== 'boolean' && typeof logOption !== 'function') {
     throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', 'option accessLog must be a boolean or a function');
   }
+  if (fastPath !== undefined && typeof fastPath !== 'boolean') throw new ZcSendError('ZCSEND_ERR_INVALID_OPTION', 'option fastPath must be a boolean');
 
   const stalls = new StallCheck({ minProgressBytes });
   // zcserve reads no header back (its access log takes the length from Node), so it keeps Node's fast path.
@@ -93,6 +102,8 @@ export function createFileServer(options: FileServerOptions): FileServer {
   let closing: Promise<CloseResult> | null = null;
 
   const server = http.createServer({ keepAliveTimeout: keepAliveTimeoutMs });
+  // node:http's own connection listener, before ours join it.
+  const nodeListeners = server.listeners('connection');
   server.timeout = timeoutMs;
 
   server.on('connection', (socket: HttpMessageSocket) => {
@@ -104,21 +115,49 @@ export function createFileServer(options: FileServerOptions): FileServer {
     });
   });
 
+  // A response in progress, or finished but still pinned in the kernel, timed out. A peer still
+  // acknowledging bytes is slow, not stalled: keep it (timer re-armed). A stalled one: cancel
+  // what the ring holds and reset (a FIN would leave the buffers pinned in the orphaned socket);
+  // a reset frees them now.
+  const onStalled = (socket: net.Socket) => {
+    if (keepsConnection(stalls.onTimeout(socket))) return;
+    counters.timeouts++;
+    sender.cancel(socket);
+    socket.resetAndDestroy();
+  };
+
   // Node calls this for any socket timeout; with a listener it leaves the socket to us.
   server.on('timeout', (socket: HttpMessageSocket) => {
     const res = socket._httpMessage;
-    // Its response is unfinished, or finished but still pinned in the kernel. A peer still
-    // acknowledging bytes is slow, not stalled: keep it (timer re-armed). A stalled one: cancel
-    // what the ring holds and reset (a FIN would leave the buffers pinned in the orphaned
-    // socket); a reset frees them now.
-    if ((res && !res.writableFinished) || sender.holds(socket)) {
-      if (keepsConnection(stalls.onTimeout(socket))) return;
-      counters.timeouts++;
-      sender.cancel(socket);
-      socket.resetAndDestroy();
-    } else {
-      socket.destroy(); // idle keep-alive connection
-    }
+    if ((res && !res.writableFinished) || sender.holds(socket)) onStalled(socket);
+    else socket.destroy(); // idle keep-alive connection
+  });
+
+  const lane = fastPath === false ? null : installFastLane(server, nodeListeners, handler, {
+    keepAliveTimeoutMs,
+    timeoutMs,
+    closing: () => closing !== null,
+    onRequest: () => {
+      counters.requests++;
+      counters.inFlight++;
+    },
+    onResponse: (r) => {
+      counters.inFlight--;
+      const code = String(r.status);
+      counters.statuses[code] = (counters.statuses[code] ?? 0) + 1;
+      if (!r.complete) counters.aborted++;
+      log?.record({
+        remote: r.socket.remoteAddress,
+        method: r.method,
+        url: r.target,
+        httpVersion: r.minor === 1 ? '1.1' : '1.0',
+        status: r.status,
+        bodyBytes: r.bodyBytes,
+        ms: r.ms,
+        complete: r.complete,
+      });
+    },
+    onStalled,
   });
 
   const statsNow = (): ServerStats => {
@@ -132,7 +171,12 @@ export function createFileServer(options: FileServerOptions): FileServer {
       sender: sender.stats(),
       files,
       static: rest,
-      http: { ...counters, statuses: { ...counters.statuses }, timeoutVerdicts: stalls.stats() },
+      http: {
+        ...counters,
+        statuses: { ...counters.statuses },
+        timeoutVerdicts: stalls.stats(),
+        fastPath: { enabled: lane !== null, ...(lane?.stats() ?? { responses: 0, handovers: 0 }) },
+      },
     };
   };
 
@@ -212,7 +256,9 @@ export function createFileServer(options: FileServerOptions): FileServer {
       // Idle keep-alive connections go now; busy ones finish their response first. An idle one
       // whose last body the kernel still holds (the peer is not reading) waits for the grace
       // period and its reset: a FIN now would leave those buffers pinned.
+      lane?.closeIdle();
       for (const socket of connections) {
+        if (lane?.owns(socket)) continue; // the fast path ends its own, after their response
         const res = socket._httpMessage;
         if (!res) {
           if (!sender.holds(socket)) socket.destroySoon();
@@ -244,4 +290,27 @@ export function createFileServer(options: FileServerOptions): FileServer {
     metrics: () => prometheusText(statsNow()),
     close,
   };
+}
+
+type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'onRequest' | 'onResponse' | 'onStalled'>;
+
+/**
+ * Puts the fast path in front of node:http: new connections go to the lane, which hands them to
+ * node:http's own connection listener when it meets a request it does not take. null when this
+ * Node's http.Server is not built the way that needs (one 'connection' listener of its own).
+ */
+function installFastLane(server: http.Server, listeners: readonly unknown[], handler: StaticHandler, hooks: LaneHooks): FastLane | null {
+  const statics = staticServerOf(handler);
+  if (!statics || listeners.length !== 1 || typeof listeners[0] !== 'function') return null;
+  const nodeConnection = listeners[0] as (this: http.Server, socket: net.Socket) => void;
+  server.removeListener('connection', nodeConnection);
+  const lane = new FastLane({
+    ...hooks,
+    handOver: (socket) => nodeConnection.call(server, socket),
+    statics,
+    fileSender: handler.fileSender,
+    headersTimeoutMs: () => server.headersTimeout,
+  });
+  server.on('connection', (socket: net.Socket) => lane.accept(socket));
+  return lane;
 }

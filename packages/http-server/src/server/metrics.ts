@@ -1,6 +1,7 @@
 // GET /_zcsend/stats (JSON) and /_zcsend/metrics (Prometheus text exposition format 0.0.4).
 import type { SenderStats, StallCheckStats } from '@zcsend/core';
 import type { StaticStats } from '../static/handler.js';
+import type { FastLaneStats } from '../fast/lane.js';
 
 export interface HttpCounters {
   requests: number;
@@ -27,6 +28,8 @@ export interface ServerStats {
   http: HttpCounters & {
     /** Timeouts of connections with a response in progress or held, by verdict (core's StallCheck). */
     timeoutVerdicts: StallCheckStats;
+    /** The fast path's share (createFileServer's `fastPath`); zeros when it is off. */
+    fastPath: FastLaneStats & { enabled: boolean };
   };
 }
 
@@ -132,6 +135,8 @@ export function prometheusText(stats: ServerStats): string {
     Object.entries(stats.http.timeoutVerdicts).map(([verdict, n]) => [label('verdict', verdict), n]),
   );
   block(out, 'zcsend_http_connections', 'gauge', 'Open HTTP connections.', [['', stats.http.connections]]);
+  block(out, 'zcsend_http_fast_path_responses_total', 'counter', 'Responses written by the fast path, without node:http.', [['', stats.http.fastPath.responses]]);
+  block(out, 'zcsend_http_fast_path_handovers_total', 'counter', 'Connections handed from the fast path to node:http.', [['', stats.http.fastPath.handovers]]);
   block(out, 'zcsend_uptime_seconds', 'gauge', 'Seconds since the server started.', [['', stats.uptimeSeconds]]);
   out.push('');
   return out.join('\n');

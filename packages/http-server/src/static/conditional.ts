@@ -35,7 +35,10 @@ export function matchesWeak(list: string, etag: string): boolean {
   return eachTag(list, (tag) => tag === '*' || tag === etag);
 }
 
-export function evaluatePreconditions(headers: http.IncomingHttpHeaders, rep: Representation): PreconditionResult {
+/** The request headers preconditions read (node:http's parsed headers, or the fast path's). */
+export type PreconditionHeaders = Pick<http.IncomingHttpHeaders, 'if-match' | 'if-none-match' | 'if-modified-since' | 'if-unmodified-since'>;
+
+export function evaluatePreconditions(headers: PreconditionHeaders, rep: Representation): PreconditionResult {
   const ifMatch = headers['if-match'];
   if (ifMatch !== undefined) {
     if (!matchesStrong(ifMatch, rep.etag)) return 'failed';

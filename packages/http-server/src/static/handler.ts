@@ -11,6 +11,7 @@ import { contentRange, decideRange, multipartLayout } from './ranges.js';
 import type { Representation } from './representation.js';
 import { Resolver, type DirectoryEntry, type Entry, type FileEntry, type RedirectEntry } from './resolver.js';
 import { statusResponses, type ErrorStatus, type StatusResponse } from './responses.js';
+import type { FastHeaders } from '../fast/request-head.js';
 
 export type NextFunction = (err?: unknown) => void;
 
@@ -43,6 +44,41 @@ export interface StaticHandler {
 }
 
 const LISTING_HEADERS = ['Content-Type', 'text/html; charset=utf-8', 'Cache-Control', 'no-cache'];
+
+/**
+ * What the file server's fast path may answer itself: a full 200 (GET or HEAD) or a 304 for a
+ * file, with its status line and headers already rendered (Date and connection headers excepted).
+ */
+export interface FastPlan {
+  status: 200 | 304;
+  /** Status line and header lines, each ending in CRLF; the caller adds Date, Connection and the blank line. */
+  head: string;
+  /** The body from memory, or null (HEAD, 304, empty file, or a body to send from `file`). */
+  body: Buffer | null;
+  /** A body too large to keep in memory: sent by the FileSender. */
+  file: Representation | null;
+}
+
+/** The request as the fast path read it. */
+export interface FastRequest {
+  method: 'GET' | 'HEAD';
+  target: string;
+  headers: FastHeaders;
+}
+
+const STATUS_LINE = { 200: 'HTTP/1.1 200 OK\r\n', 304: 'HTTP/1.1 304 Not Modified\r\n' } as const;
+/** Rendered header blocks, keyed by a representation's (immutable) header list. */
+const renderedHeads = new WeakMap<readonly string[], string>();
+
+function renderHead(status: 200 | 304, headers: readonly string[]): string {
+  let text = renderedHeads.get(headers);
+  if (text === undefined) {
+    text = '';
+    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    renderedHeads.set(headers, text);
+  }
+  return STATUS_LINE[status] + text;
+}
 
 class StaticServer {
   readonly sender: Sender;
@@ -95,6 +131,38 @@ class StaticServer {
       (resolved) => this.serve(req, res, next, resolved, url, q),
       (err) => this.fail(req, res, err),
     );
+  }
+
+  /**
+   * The fast path's question: can this GET/HEAD be answered as a plain 200 or 304 of a file? null
+   * when anything else applies (redirect, listing, error, 412, a target not in origin form):
+   * node:http then handles the request through handle(), with the same outcome as always.
+   */
+  fastPlan(req: FastRequest, now: number): FastPlan | null | Promise<FastPlan | null> {
+    const q = req.target.indexOf('?');
+    const rawPath = q < 0 ? req.target : req.target.slice(0, q);
+    const entry = this.resolver.cached(rawPath, now);
+    if (entry) return this.planFor(req, entry);
+    return this.resolver.resolve(rawPath).then(
+      (resolved) => this.planFor(req, resolved),
+      () => null,
+    );
+  }
+
+  /** Counts a body the fast path sent (or failed to). */
+  noteFastBody(kind: 'inline' | 'fileSender' | 'aborted'): void {
+    this.counts[kind]++;
+  }
+
+  private planFor(req: FastRequest, entry: Entry): FastPlan | null {
+    if (entry.kind !== 'file') return null;
+    const rep = this.pick(entry, req.headers['accept-encoding']);
+    const pre = evaluatePreconditions(req.headers, rep);
+    if (pre === 'failed') return null;
+    if (pre === 'not-modified') return { status: 304, head: renderHead(304, rep.notModifiedHeaders), body: null, file: null };
+    const head = renderHead(200, rep.fullHeaders);
+    if (req.method === 'HEAD' || rep.size === 0) return { status: 200, head, body: null, file: null };
+    return rep.inline ? { status: 200, head, body: rep.inline, file: null } : { status: 200, head, body: null, file: rep };
   }
 
   stats(): StaticStats {
@@ -279,6 +347,15 @@ function originForm(target: string): string {
  * connect/express middleware: with `next`, requests for missing files and methods other than
  * GET/HEAD fall through to it.
  */
+const servers = new WeakMap<StaticHandler, StaticServer>();
+
+/** The server behind a handler made by serveStatic (for the file server's fast path). */
+export function staticServerOf(handler: StaticHandler): StaticServer | undefined {
+  return servers.get(handler);
+}
+
+export type { StaticServer };
+
 export function serveStatic(root: string, options: StaticOptions = {}): StaticHandler {
   const server = new StaticServer(resolveStaticOptions(root, options));
   const handler = ((req: http.IncomingMessage, res: http.ServerResponse, next?: NextFunction) => server.handle(req, res, next)) as StaticHandler;
@@ -289,5 +366,6 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     stats: { value: () => server.stats() },
     close: { value: () => server.close() },
   });
+  servers.set(handler, server);
   return handler;
 }

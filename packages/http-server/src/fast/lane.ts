@@ -1,0 +1,406 @@
+// The file server's fast path. Each connection starts here: plain GET/HEAD requests for files
+// (a full 200 or a 304) are answered straight on the socket, without node:http's per-request
+// objects, which cost more than the rest of a small-file response. The first request the fast
+// path does not take (anything readRequestHead or StaticServer.fastPlan declines) is handed,
+// with every byte after it, to node:http's own connection listener, which serves the connection
+// from then on exactly as if it had had it from the start.
+import type * as net from 'node:net';
+import type { FileSender } from '@zcsend/core';
+import { whenLibuvIdle } from '../response-socket.js';
+import type { FastPlan, StaticServer } from '../static/handler.js';
+import { MAX_HEAD_BYTES, readRequestHead, type RequestHead } from './request-head.js';
+
+/** One response of the fast path, for the access log and the counters. */
+export interface FastResponse {
+  socket: net.Socket;
+  method: 'GET' | 'HEAD';
+  target: string;
+  minor: 0 | 1;
+  status: number;
+  /** Body bytes promised (Content-Length), null for HEAD. */
+  bodyBytes: number | null;
+  ms: number;
+  /** False when the connection ended before the body was all sent. */
+  complete: boolean;
+}
+
+export interface FastLaneOptions {
+  /** node:http's connection listener: takes a socket over from the fast path. */
+  handOver: (socket: net.Socket) => void;
+  statics: StaticServer;
+  fileSender: FileSender;
+  /** Idle time allowed between requests on a keep-alive connection; 0 disables. */
+  keepAliveTimeoutMs: number;
+  /** Time allowed for a request head to arrive (also a new connection's first); 0 disables. Read when needed (node:http's server.headersTimeout may change). */
+  headersTimeoutMs: () => number;
+  /** Inactivity allowed while a body is being sent; 0 disables. */
+  timeoutMs: number;
+  /** While true, every response says Connection: close. */
+  closing: () => boolean;
+  onRequest: () => void;
+  onResponse: (response: FastResponse) => void;
+  /** A connection whose body send made no progress for timeoutMs. */
+  onStalled: (socket: net.Socket) => void;
+}
+
+export interface FastLaneStats {
+  /** Responses written by the fast path. */
+  responses: number;
+  /** Connections handed to node:http (at their first request the fast path did not take). */
+  handovers: number;
+}
+
+/** What node:http answers when a head does not arrive in time (its requestTimeoutResponse). */
+const REQUEST_TIMEOUT = Buffer.from('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n', 'latin1');
+/** Unparsed bytes held while a response is in progress before reading pauses (pipelining flood). */
+const MAX_BUFFERED = 4 * MAX_HEAD_BYTES;
+
+export class FastLane {
+  private readonly connections = new Map<net.Socket, FastConnection>();
+  private readonly counts: FastLaneStats = { responses: 0, handovers: 0 };
+  private readonly keepAliveLines: string;
+  private sweeper: NodeJS.Timeout | null = null;
+  private dateSecond = -1;
+  private dateLine = '';
+  /** This second's keep-alive responses, by their (per-representation) rendered head. */
+  private readonly withBody = new Map<string, Buffer>();
+  private readonly headOnly = new Map<string, Buffer>();
+
+  constructor(readonly options: FastLaneOptions) {
+    const seconds = Math.floor(options.keepAliveTimeoutMs / 1000);
+    // node:http's own keep-alive headers, so responses do not differ by path.
+    this.keepAliveLines = seconds > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n` : 'Connection: keep-alive\r\n';
+  }
+
+  /** Takes a new connection. */
+  accept(socket: net.Socket): void {
+    this.connections.set(socket, new FastConnection(this, socket));
+    this.startSweeper();
+  }
+
+  owns(socket: net.Socket): boolean {
+    return this.connections.has(socket);
+  }
+
+  /** True while the fast path has a response in progress on `socket`. */
+  busy(socket: net.Socket): boolean {
+    return this.connections.get(socket)?.busy ?? false;
+  }
+
+  stats(): FastLaneStats {
+    return { ...this.counts };
+  }
+
+  /** Shutdown: idle connections end now, busy ones after their response (which says Connection: close). */
+  closeIdle(): void {
+    for (const c of this.connections.values()) if (!c.busy) c.end();
+  }
+
+  /** Resets every connection (shutdown grace period over). */
+  resetAll(cancel: (socket: net.Socket) => void): void {
+    for (const c of this.connections.values()) {
+      cancel(c.socket);
+      c.socket.resetAndDestroy();
+    }
+  }
+
+  /** @internal */
+  forget(connection: FastConnection): void {
+    this.connections.delete(connection.socket);
+    if (this.connections.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
+  /** @internal */
+  handOver(connection: FastConnection): void {
+    this.counts.handovers++;
+    this.forget(connection);
+  }
+
+  /** @internal */
+  responded(): void {
+    this.counts.responses++;
+  }
+
+  /**
+   * @internal The whole response (head, and body when `withBody`) as one buffer: one write, no
+   * string conversion per response. Keep-alive responses are reused for the rest of the second
+   * (the Date header's resolution), so memory is bounded by the distinct files served per second.
+   */
+  response(plan: FastPlan, withBody: boolean, keepAlive: boolean): Buffer {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.dateSecond) {
+      this.dateSecond = second;
+      this.dateLine = `Date: ${new Date(second * 1000).toUTCString()}\r\n`;
+      this.withBody.clear();
+      this.headOnly.clear();
+    }
+    const body = withBody ? plan.body : null;
+    if (!keepAlive) return this.build(plan.head, body, 'Connection: close\r\n');
+    const cache = body !== null ? this.withBody : this.headOnly;
+    let whole = cache.get(plan.head);
+    if (whole === undefined) {
+      whole = this.build(plan.head, body, this.keepAliveLines);
+      cache.set(plan.head, whole);
+    }
+    return whole;
+  }
+
+  private build(head: string, body: Buffer | null, connection: string): Buffer {
+    const text = head + this.dateLine + connection + '\r\n';
+    const headBytes = Buffer.byteLength(text, 'latin1');
+    const whole = Buffer.allocUnsafeSlow(headBytes + (body?.length ?? 0));
+    whole.write(text, 0, 'latin1');
+    if (body !== null) body.copy(whole, headBytes);
+    return whole;
+  }
+
+  /**
+   * One interval for every connection's idle and head timers: cheaper than a timer per socket,
+   * refreshed per request. Precision is a quarter of the shortest timeout, at most 1 s.
+   */
+  private startSweeper(): void {
+    if (this.sweeper) return;
+    const keepAliveTimeoutMs = this.options.keepAliveTimeoutMs;
+    const headersTimeoutMs = this.options.headersTimeoutMs();
+    const shortest = Math.min(keepAliveTimeoutMs || Infinity, headersTimeoutMs || Infinity);
+    if (shortest === Infinity) return;
+    const every = Math.max(25, Math.min(1000, Math.floor(shortest / 4)));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const keepAliveTimeoutMs = this.options.keepAliveTimeoutMs;
+    const headersTimeoutMs = this.options.headersTimeoutMs();
+    for (const c of this.connections.values()) {
+      if (c.busy) continue;
+      if (c.headSince > 0) {
+        if (headersTimeoutMs > 0 && now - c.headSince >= headersTimeoutMs) c.timeOutHead();
+        continue;
+      }
+      // A connection that never sent a request gets the head timeout, as under node:http.
+      const limit = c.served > 0 ? keepAliveTimeoutMs : headersTimeoutMs;
+      if (limit > 0 && now - c.lastActive >= limit) c.socket.destroy();
+    }
+  }
+}
+
+class FastConnection {
+  /** Bytes received and not yet parsed. */
+  buffer: Buffer | null = null;
+  /** A response is in progress (waiting for its file entry, its body, or a full socket to drain). */
+  busy = false;
+  served = 0;
+  lastActive = Date.now();
+  /** When the unfinished head in `buffer` started arriving (ms), 0 when there is none. */
+  headSince = 0;
+  private peerEnded = false;
+  /** The last response said Connection: close: nothing more is read. */
+  private last = false;
+  private handedOver = false;
+  private paused = false;
+
+  private readonly onData = (chunk: Buffer) => this.data(chunk);
+  private readonly onEnd = () => {
+    this.peerEnded = true;
+    if (!this.busy) this.drain();
+  };
+  private readonly onClose = () => this.lane.forget(this);
+  private readonly onTimeout = () => {
+    if (this.busy) this.lane.options.onStalled(this.socket);
+    else this.socket.destroy();
+  };
+  private readonly onError = () => {
+    // 'close' follows; the response in progress learns of it from its send.
+  };
+
+  constructor(
+    private readonly lane: FastLane,
+    readonly socket: net.Socket,
+  ) {
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('timeout', this.onTimeout);
+    socket.once('close', this.onClose);
+  }
+
+  end(): void {
+    this.last = true;
+    this.buffer = null;
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  timeOutHead(): void {
+    this.buffer = null;
+    this.headSince = 0;
+    if (this.socket.writable) this.socket.write(REQUEST_TIMEOUT);
+    this.socket.destroy();
+  }
+
+  private data(chunk: Buffer): void {
+    this.lastActive = Date.now();
+    if (this.last) return; // after a Connection: close response, as node:http does
+    this.buffer = this.buffer === null ? chunk : Buffer.concat([this.buffer, chunk]);
+    if (this.busy) {
+      if (this.buffer.length > MAX_BUFFERED && !this.paused) {
+        this.paused = true;
+        this.socket.pause();
+      }
+      return;
+    }
+    this.drain();
+  }
+
+  /** Answers every complete request in the buffer, in order, until one takes time. */
+  private drain(): void {
+    while (!this.busy && !this.handedOver && this.buffer !== null && !this.last) {
+      if (this.socket.destroyed) return;
+      const head = readRequestHead(this.buffer, 0, this.buffer.length);
+      if (head === 'incomplete') {
+        if (this.headSince === 0) this.headSince = this.lastActive;
+        break;
+      }
+      if (head === 'decline') return this.handOver();
+      this.headSince = 0;
+      const plan = this.lane.options.statics.fastPlan(head, performance.now());
+      if (plan === null) return this.handOver();
+      if (plan instanceof Promise) {
+        this.busy = true;
+        plan.then(
+          (resolved) => this.planned(head, resolved),
+          () => this.planned(head, null),
+        );
+        return;
+      }
+      this.consume(head.end);
+      this.respond(head, plan);
+    }
+    if (this.paused && !this.busy && !this.handedOver) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    // The peer sent its last request and every answer is written: close our side too.
+    if (this.peerEnded && !this.busy && !this.handedOver && (this.buffer === null || this.last)) this.end();
+  }
+
+  private planned(head: RequestHead, plan: FastPlan | null): void {
+    this.busy = false;
+    if (this.socket.destroyed) return;
+    if (plan === null) return this.handOver();
+    this.consume(head.end);
+    this.respond(head, plan);
+    this.drain();
+  }
+
+  private consume(bytes: number): void {
+    const buffer = this.buffer!;
+    this.buffer = bytes < buffer.length ? buffer.subarray(bytes) : null;
+  }
+
+  private respond(head: RequestHead, plan: FastPlan): void {
+    const { lane, socket } = this;
+    const started = performance.now();
+    const keepAlive = head.keepAlive && !lane.options.closing();
+    if (!keepAlive) this.last = true;
+    this.served++;
+    lane.responded();
+    lane.options.onRequest();
+    const bodyBytes = head.method === 'HEAD' ? null : plan.status === 304 ? 0 : (plan.file?.size ?? plan.body?.length ?? 0);
+    const report = (complete: boolean) =>
+      lane.options.onResponse({ socket, method: head.method, target: head.target, minor: head.minor, status: plan.status, bodyBytes, ms: performance.now() - started, complete });
+
+    if (plan.file === null) {
+      const flushed = socket.write(lane.response(plan, true, keepAlive));
+      if (plan.body !== null) lane.options.statics.noteFastBody('inline');
+      report(true);
+      if (this.last) return void socket.end();
+      if (!flushed) this.waitForDrain();
+      return;
+    }
+
+    const rep = plan.file;
+    this.busy = true;
+    this.armTimeout();
+    socket.write(lane.response(plan, false, keepAlive));
+    const fileSender = lane.options.fileSender;
+    const send = async () => {
+      // The head must be out of libuv before the kernel sends the body from the file.
+      const idle = whenLibuvIdle(socket);
+      if (idle) await idle;
+      return fileSender.sendFile(socket, { path: rep.fsPath, stat: rep.stat }, 0, rep.size);
+    };
+    send().then(
+      () => {
+        lane.options.statics.noteFastBody('fileSender');
+        this.bodyDone(true, report);
+      },
+      () => {
+        lane.options.statics.noteFastBody('aborted');
+        // Content-Length promised bytes that will not all come: the connection cannot go on.
+        if (!socket.destroyed) socket.destroy();
+        this.bodyDone(false, report);
+      },
+    );
+  }
+
+  private bodyDone(ok: boolean, report: (complete: boolean) => void): void {
+    this.busy = false;
+    this.disarmTimeout();
+    report(ok);
+    if (!ok) return;
+    if (this.last) return void this.socket.end();
+    this.drain();
+  }
+
+  /** A peer that does not read: stop answering its pipelined requests until the socket drains. */
+  private waitForDrain(): void {
+    this.busy = true;
+    this.armTimeout();
+    const onDrain = () => {
+      this.socket.off('close', onDrain);
+      this.socket.off('drain', onDrain);
+      this.busy = false;
+      this.disarmTimeout();
+      if (!this.socket.destroyed) this.drain();
+    };
+    this.socket.on('drain', onDrain);
+    this.socket.on('close', onDrain);
+  }
+
+  private armTimeout(): void {
+    const ms = this.lane.options.timeoutMs;
+    if (ms > 0) this.socket.setTimeout(ms);
+  }
+
+  private disarmTimeout(): void {
+    if (this.lane.options.timeoutMs > 0) this.socket.setTimeout(0);
+  }
+
+  /**
+   * node:http takes the connection from here on: the request at the start of the buffer is the
+   * first it parses. Its listener wires its parser to the socket (consuming the handle); the bytes
+   * already read are given to it as a 'data' event, before any later read can arrive.
+   */
+  private handOver(): void {
+    const { socket } = this;
+    this.handedOver = true;
+    this.lane.handOver(this);
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('error', this.onError);
+    socket.off('timeout', this.onTimeout);
+    socket.off('close', this.onClose);
+    socket.setTimeout(0);
+    const rest = this.buffer;
+    this.buffer = null;
+    this.lane.options.handOver(socket);
+    if (this.paused) socket.resume();
+    if (rest !== null) socket.emit('data', rest);
+    if (this.peerEnded) socket.emit('end');
+  }
+}

@@ -1,0 +1,195 @@
+// A deliberately narrow HTTP/1.x request-head reader for the fast path. It accepts only the
+// plainest GET/HEAD heads (RFC 9112 grammar, no body, no framing headers) and declines anything
+// else, so node:http's parser (llhttp) decides every request that is not plain. A decline never
+// errors: the bytes go to node:http as they are. Framing can therefore never disagree with
+// llhttp's: an accepted head has no body by construction (no Content-Length, no Transfer-Encoding).
+
+/** Same limit as node:http's default maxHeaderSize: a longer head goes to node:http, which answers 431. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+
+/** The request headers the file server reads; each may appear at most once. */
+export interface FastHeaders {
+  'accept-encoding'?: string;
+  'if-match'?: string;
+  'if-none-match'?: string;
+  'if-modified-since'?: string;
+  'if-unmodified-since'?: string;
+}
+
+export interface RequestHead {
+  method: 'GET' | 'HEAD';
+  /** origin-form target, as sent (latin1). */
+  target: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor: 0 | 1;
+  /** The connection stays open after the response (HTTP/1.1 default, HTTP/1.0 with keep-alive). */
+  keepAlive: boolean;
+  headers: FastHeaders;
+  /** Offset just past the blank line ending the head. */
+  end: number;
+}
+
+/** `incomplete`: wait for more bytes; `decline`: let node:http handle this request and the rest of the connection. */
+export type HeadResult = RequestHead | 'incomplete' | 'decline';
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HTAB = 9;
+const COLON = 58;
+
+// tchar (RFC 9110 5.6.2): ! # $ % & ' * + - . ^ _ ` | ~ DIGIT ALPHA
+const TCHAR = new Uint8Array(256);
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
+for (const ch of "!#$%&'*+-.^_`|~") TCHAR[ch.charCodeAt(0)] = 1;
+
+// field-value bytes: VCHAR, obs-text, SP, HTAB. No CTL (NUL, bare CR/LF, DEL).
+const VALUE = new Uint8Array(256);
+for (let c = 0x21; c <= 0x7e; c++) VALUE[c] = 1;
+for (let c = 0x80; c <= 0xff; c++) VALUE[c] = 1;
+VALUE[SP] = 1;
+VALUE[HTAB] = 1;
+
+// Target bytes accepted: visible ASCII but '#' (fragments are not sent in requests). Percent-
+// decoding and path rules are the resolver's, as for node:http requests.
+const TARGET = new Uint8Array(256);
+for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = 1;
+TARGET[0x23] = 0;
+
+/** What each recognised header name means for the fast path. */
+const enum Kind {
+  Keep, // stored in FastHeaders
+  Host,
+  Connection,
+  Decline, // body, protocol or range headers: node:http's business
+}
+
+const KNOWN = new Map<string, Kind>([
+  ['accept-encoding', Kind.Keep],
+  ['if-match', Kind.Keep],
+  ['if-none-match', Kind.Keep],
+  ['if-modified-since', Kind.Keep],
+  ['if-unmodified-since', Kind.Keep],
+  ['host', Kind.Host],
+  ['connection', Kind.Connection],
+  ['content-length', Kind.Decline],
+  ['transfer-encoding', Kind.Decline],
+  ['expect', Kind.Decline],
+  ['upgrade', Kind.Decline],
+  ['range', Kind.Decline],
+  ['if-range', Kind.Decline],
+  ['http2-settings', Kind.Decline],
+]);
+const LONGEST_KNOWN = 19;
+
+function lowerAscii(buf: Buffer, start: number, end: number): string {
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 32 : c);
+  }
+  return s;
+}
+
+function startsWith(buf: Buffer, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (buf[at + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Connection header tokens: returns 'close', 'keep-alive', null (neither) or 'decline' (upgrade, bad list). */
+function connectionOption(value: string): 'close' | 'keep-alive' | null | 'decline' {
+  let result: 'close' | 'keep-alive' | null = null;
+  for (const raw of value.split(',')) {
+    const token = raw.trim().toLowerCase();
+    if (token === 'close') result = 'close';
+    else if (token === 'keep-alive') result ??= 'keep-alive';
+    else if (token === 'upgrade' || token === '') return 'decline';
+  }
+  return result;
+}
+
+/**
+ * Reads one request head from `buf[start, end)`. Accepts `GET|HEAD SP origin-form SP HTTP/1.[01] CRLF`,
+ * then header lines `token ":" OWS value OWS CRLF`, then CRLF. Everything else declines: other
+ * methods, absolute-form, obs-fold, bare CR or LF, whitespace before the colon, control bytes,
+ * duplicate recognised headers, any header that frames a body or changes the protocol, ranges,
+ * and HTTP/1.1 without Host (node:http answers those, most with 400).
+ */
+export function readRequestHead(buf: Buffer, start: number, end: number): HeadResult {
+  const stop = buf.indexOf('\r\n\r\n', start, 'latin1');
+  if (stop < 0 || stop + 4 > end) return end - start > MAX_HEAD_BYTES ? 'decline' : 'incomplete';
+  const headEnd = stop + 4;
+  if (headEnd - start > MAX_HEAD_BYTES) return 'decline';
+
+  // Request line.
+  let i = start;
+  let method: 'GET' | 'HEAD';
+  if (startsWith(buf, i, 'GET ')) {
+    method = 'GET';
+    i += 4;
+  } else if (startsWith(buf, i, 'HEAD ')) {
+    method = 'HEAD';
+    i += 5;
+  } else return 'decline';
+  const targetStart = i;
+  if (buf[i] !== 0x2f /* / */) return 'decline';
+  while (i < stop && TARGET[buf[i]!] === 1) i++;
+  if (buf[i] !== SP) return 'decline';
+  const target = buf.toString('latin1', targetStart, i);
+  i++;
+  if (!startsWith(buf, i, 'HTTP/1.')) return 'decline';
+  const minorByte = buf[i + 7];
+  if ((minorByte !== 0x30 && minorByte !== 0x31) || buf[i + 8] !== CR || buf[i + 9] !== LF) return 'decline';
+  const minor = minorByte === 0x31 ? 1 : 0;
+  i += 10;
+
+  // Header lines up to the blank line at `stop`.
+  const headers: FastHeaders = {};
+  let host = false;
+  let connection: 'close' | 'keep-alive' | null = null;
+  while (i < stop + 2) {
+    const nameStart = i;
+    while (TCHAR[buf[i]!] === 1) i++;
+    if (i === nameStart || buf[i] !== COLON) return 'decline';
+    const nameEnd = i;
+    i++;
+    while (buf[i] === SP || buf[i] === HTAB) i++;
+    const valueStart = i;
+    while (VALUE[buf[i]!] === 1) i++;
+    if (buf[i] !== CR || buf[i + 1] !== LF) return 'decline';
+    let valueEnd = i;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
+    i += 2;
+
+    if (nameEnd - nameStart > LONGEST_KNOWN) continue;
+    const name = lowerAscii(buf, nameStart, nameEnd);
+    const kind = KNOWN.get(name);
+    if (kind === undefined) continue;
+    switch (kind) {
+      case Kind.Decline:
+        return 'decline';
+      case Kind.Host:
+        if (host) return 'decline';
+        host = true;
+        break;
+      case Kind.Connection: {
+        // Several Connection lines are one list; node:http reads them the same way.
+        const option = connectionOption(buf.toString('latin1', valueStart, valueEnd));
+        if (option === 'decline') return 'decline';
+        if (option === 'close' || connection === null) connection = option ?? connection;
+        break;
+      }
+      case Kind.Keep: {
+        const key = name as keyof FastHeaders;
+        if (headers[key] !== undefined) return 'decline';
+        headers[key] = buf.toString('latin1', valueStart, valueEnd);
+        break;
+      }
+    }
+  }
+  if (minor === 1 && !host) return 'decline';
+  const keepAlive = connection === 'close' ? false : minor === 1 || connection === 'keep-alive';
+  return { method, target, minor, keepAlive, headers, end: headEnd };
+}

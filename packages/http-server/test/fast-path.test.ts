@@ -1,0 +1,235 @@
+// The file server's fast path against node:http: two servers on one tree, one with the fast path
+// (the default) and one without; the same request bytes to both must get the same response bytes
+// (Date aside) and the same connection outcome. Covers what the fast path answers itself, what it
+// hands to node:http (ranges, errors, bodies, odd syntax, smuggling attempts), and hand-over in
+// the middle of a pipelined connection.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { MODE, ResponseParser, makeTree, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
+
+let tree: Tree;
+let fast: Running;
+let plain: Running;
+
+beforeAll(async () => {
+  tree = makeTree();
+  fast = await startServer({ root: tree.root });
+  plain = await startServer({ root: tree.root, fastPath: false });
+});
+
+afterAll(async () => {
+  try {
+    await fast?.close();
+    await plain?.close();
+  } finally {
+    tree?.cleanup();
+  }
+});
+
+interface Exchange {
+  raw: Buffer;
+  closed: boolean;
+  count: number;
+}
+
+/**
+ * Writes `chunks` (one write each, `gapMs` apart) on a new connection and reads until `count`
+ * responses arrived and `settleMs` passed with no more bytes, or the server closed.
+ */
+function exchange(port: number, chunks: Array<string | Buffer>, count: number, heads: boolean[] = [], gapMs = 0, settleMs = 150): Promise<Exchange> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const parser = new ResponseParser(heads);
+    const parts: Buffer[] = [];
+    let closed = false;
+    let settle: NodeJS.Timeout | null = null;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`timed out with ${parser.responses.length}/${count} responses`));
+    }, 15_000);
+    const finish = () => {
+      clearTimeout(timer);
+      if (settle) clearTimeout(settle);
+      socket.destroy();
+      resolve({ raw: Buffer.concat(parts), closed, count: parser.responses.length });
+    };
+    socket.on('data', (chunk: Buffer) => {
+      parts.push(chunk);
+      parser.push(chunk);
+      if (parser.responses.length >= count) {
+        if (settle) clearTimeout(settle);
+        settle = setTimeout(finish, settleMs);
+      }
+    });
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      closed = true;
+      finish();
+    });
+    socket.once('connect', async () => {
+      for (const chunk of chunks) {
+        socket.write(chunk);
+        if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+      }
+    });
+  });
+}
+
+/** Response bytes with the Date header's value (it may tick between the two servers) and each server's multipart boundary blanked. */
+function normalized(raw: Buffer): string {
+  let text = raw.toString('latin1').replace(/\r\nDate: [^\r]*\r\n/g, '\r\nDate: -\r\n');
+  const boundary = /boundary=([0-9a-f]+)/.exec(text)?.[1];
+  if (boundary) text = text.split(boundary).join('BOUNDARY');
+  return text;
+}
+
+async function same(chunks: Array<string | Buffer>, count: number, heads: boolean[] = [], gapMs = 0): Promise<Exchange> {
+  const [a, b] = await Promise.all([exchange(fast.port, chunks, count, heads, gapMs), exchange(plain.port, chunks, count, heads, gapMs)]);
+  expect(normalized(a.raw)).toBe(normalized(b.raw));
+  expect(a.closed).toBe(b.closed);
+  expect(a.count).toBe(b.count);
+  return a;
+}
+
+const get = (target: string, extra = '', version = '1.1', method = 'GET') => `${method} ${target} HTTP/${version}\r\nHost: t\r\n${extra}\r\n`;
+
+describe(`fast path vs node:http (${MODE})`, () => {
+  it('answers plain GET and HEAD of files itself, byte-identical to node:http', async () => {
+    const before = fast.fileServer.stats().http.fastPath;
+    expect(before.enabled).toBe(true);
+    expect(plain.fileServer.stats().http.fastPath.enabled).toBe(false);
+    const a = await same([get('/small.txt')], 1);
+    expect(a.raw.includes(tree.files['small.txt']!)).toBe(true);
+    await same([get('/small.txt', '', '1.1', 'HEAD')], 1, [true]);
+    await same([get('/index.html') + get('/data.json') + get('/empty.txt') + get('/')], 4);
+    await same([get('/style.css', 'Accept-Encoding: gzip, br\r\n')], 1);
+    await same([get('/app.js', 'Accept-Encoding: gzip\r\n')], 1);
+    await same([get('/nested/h%C3%A9llo%20w%C3%B6rld.txt')], 1);
+    await same([get('/small.txt?v=1&x=%20')], 1);
+    const after = fast.fileServer.stats().http.fastPath;
+    expect(after.responses - before.responses).toBeGreaterThanOrEqual(10);
+    expect(after.handovers).toBe(before.handovers);
+  });
+
+  it('sends bodies larger than the in-memory limit through the FileSender, byte-exact', async () => {
+    const before = fast.fileServer.stats().http.fastPath.responses;
+    const a = await same([get('/medium.bin') + get('/large.bin') + get('/small.txt')], 3);
+    const parser = new ResponseParser();
+    parser.push(a.raw);
+    expect(sha256(parser.responses[0]!.body)).toBe(sha256(tree.files['medium.bin']!));
+    expect(sha256(parser.responses[1]!.body)).toBe(sha256(tree.files['large.bin']!));
+    expect(fast.fileServer.stats().http.fastPath.responses - before).toBe(3);
+  });
+
+  it('answers 304 for If-None-Match and If-Modified-Since like node:http', async () => {
+    await same([get('/small.txt', 'If-None-Match: *\r\n')], 1);
+    await same([get('/small.txt', 'If-None-Match: "nope", *\r\n')], 1);
+    await same([get('/small.txt', 'If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n')], 1);
+    await same([get('/small.txt', 'If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n')], 1);
+    await same([get('/small.txt', 'If-None-Match: "nope"\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n')], 1);
+  });
+
+  it('follows node:http on connection persistence: HTTP/1.0, keep-alive, Connection: close', async () => {
+    expect((await same([get('/small.txt', '', '1.0')], 1)).closed).toBe(true);
+    expect((await same([get('/small.txt', 'Connection: keep-alive\r\n', '1.0')], 1)).closed).toBe(false);
+    expect((await same([get('/small.txt', 'Connection: close\r\n')], 1)).closed).toBe(true);
+    expect((await same([get('/small.txt', 'Connection: keep-alive, close\r\n')], 1)).closed).toBe(true);
+    // After a Connection: close request, pipelined requests are not answered.
+    await same([get('/small.txt', 'Connection: close\r\n') + get('/index.html')], 1);
+    await same([get('/medium.bin', 'Connection: close\r\n')], 1);
+  });
+
+  it('hands everything else to node:http, with node:http\'s answer', async () => {
+    const before = fast.fileServer.stats().http.fastPath.handovers;
+    const cases: Array<[string, number, boolean[]?]> = [
+      [get('/small.txt', 'Range: bytes=0-9\r\n'), 1],
+      [get('/large.bin', 'Range: bytes=0-9,20-29\r\n'), 1],
+      [get('/small.txt', 'Range: bytes=0-9\r\nIf-Range: "x"\r\n'), 1],
+      [get('/small.txt', 'If-Match: "nope"\r\n'), 1],
+      [get('/small.txt', 'If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n'), 1],
+      [get('/sub'), 1],
+      [get('/sub?q=1'), 1],
+      [get('/missing.txt'), 1],
+      [get('/.secret'), 1],
+      [get('/link-outside.txt'), 1],
+      [get('/%2e%2e/outside/secret.txt'), 1],
+      [get('/..%2f..%2fetc/passwd'), 1],
+      [get('/small.txt', '', '1.1', 'POST').replace('\r\n\r\n', '\r\nContent-Length: 0\r\n\r\n'), 1],
+      [get('/small.txt', '', '1.1', 'DELETE'), 1],
+      [get('/small.txt', '', '1.1', 'OPTIONS'), 1],
+      [get('http://t/small.txt'), 1],
+      [get('/small.txt', 'Expect: 100-continue\r\n'), 1],
+      [get('/small.txt', 'If-None-Match: "a"\r\nIf-None-Match: *\r\n'), 1],
+    ];
+    for (const [text, count, heads] of cases) await same([text], count, heads);
+    expect(fast.fileServer.stats().http.fastPath.handovers - before).toBe(cases.length);
+  });
+
+  it('leaves malformed and ambiguous requests to node:http (400/431 and close)', async () => {
+    const cases = [
+      'GET /small.txt HTTP/1.1\r\n\r\n', // HTTP/1.1 without Host
+      'GET /small.txt HTTP/1.1\r\nHost: t\r\nX-A: b\r\n c\r\n\r\n', // obs-fold
+      'GET /small.txt HTTP/1.1\r\nHost : t\r\n\r\n', // space before the colon
+      'GET /small.txt HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n', // NUL in a value
+      'GET /small.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n', // TE and CL
+      'GET /small.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+      'get /small.txt HTTP/1.1\r\nHost: t\r\n\r\n',
+      'GET /small.txt HTTP/1.2\r\nHost: t\r\n\r\n',
+      'GET /small.txt HTTP/2.0\r\nHost: t\r\n\r\n',
+      `GET /small.txt HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      'GET /small.txt HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    ];
+    for (const text of cases) await same([text], 1);
+  });
+
+  it('never reads a request body as a request (smuggling attempts go to node:http whole)', async () => {
+    const inner = get('/.secret') + get('/link-outside.txt');
+    // [request bytes, responses: the body's requests must not be answered]
+    const attempts: Array<[string, number]> = [
+      [get('/small.txt', `Content-Length: ${inner.length}\r\n`) + inner + get('/index.html'), 2],
+      [get('/small.txt', 'Transfer-Encoding: chunked\r\n') + `${inner.length.toString(16)}\r\n${inner}\r\n0\r\n\r\n` + get('/index.html'), 2],
+      [get('/small.txt') + get('/data.json', `Content-Length: ${inner.length}\r\n`) + inner + get('/index.html'), 3],
+    ];
+    for (const [text, count] of attempts) {
+      const a = await same([text], count);
+      expect(a.raw.toString('latin1')).not.toContain('dotfile secret');
+      expect(a.raw.toString('latin1')).not.toContain('TOP-SECRET');
+    }
+  });
+
+  it('hands over in the middle of a pipelined connection, across packets, keeping the order', async () => {
+    const chunks = [
+      get('/small.txt') + get('/data.json'),
+      get('/small.txt', 'Range: bytes=2-5\r\n') + get('/index.html').slice(0, 10),
+      get('/index.html').slice(10) + get('/medium.bin'),
+      get('/small.txt', '', '1.1', 'HEAD'),
+    ];
+    const a = await same(chunks, 6, [false, false, false, false, false, true], 30);
+    expect(a.closed).toBe(false);
+    // A head split across packets, on the fast path.
+    await same(['GET /small.t', 'xt HTTP/1.1\r\nHo', 'st: t\r\n', '\r\n', get('/index.html')], 2, [], 30);
+  });
+
+  it('closes idle keep-alive connections and answers 408 to heads that never finish', async () => {
+    const s = await startServer({ root: tree.root, keepAliveTimeoutMs: 300 });
+    try {
+      s.fileServer.server.headersTimeout = 400;
+      const started = performance.now();
+      const idle = await exchange(s.port, [get('/small.txt')], 1, [], 0, 5_000);
+      expect(idle.closed).toBe(true);
+      expect(performance.now() - started).toBeLessThan(3_000);
+
+      const socket = net.connect(s.port, '127.0.0.1');
+      const parts: Buffer[] = [];
+      socket.on('data', (c: Buffer) => parts.push(c));
+      await once(socket, 'connect');
+      socket.write('GET /small.txt HTTP/1.1\r\nHost: t\r\n');
+      await once(socket, 'close');
+      expect(Buffer.concat(parts).toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+      await waitFor(() => s.fileServer.stats().http.connections === 0, 2_000);
+    } finally {
+      await s.close();
+    }
+  });
+});
