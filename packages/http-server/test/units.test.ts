@@ -5,6 +5,7 @@ import { chooseEncoding } from '../src/static/accept-encoding.js';
 import { matchesStrong, matchesWeak } from '../src/static/conditional.js';
 import { parseSize } from '../src/size.js';
 import { parseCli, UsageError } from '../src/cli/args.js';
+import { MAX_HEAD_BYTES, readRequestHead, type RequestHead } from '../src/fast/request-head.js';
 
 describe('parseRequestPath', () => {
   it('splits, decodes and merges', () => {
@@ -80,5 +81,52 @@ describe('parseCli', () => {
     expect(() => parseCli(['--nope'])).toThrow(UsageError);
     expect(() => parseCli(['--port'])).toThrow(UsageError);
     expect(() => parseCli(['--list=yes'])).toThrow(UsageError);
+  });
+});
+
+describe('readRequestHead (the fast path reads only plain GET/HEAD heads)', () => {
+  const read = (text: string) => readRequestHead(Buffer.from(text, 'latin1'), 0, Buffer.byteLength(text, 'latin1'));
+
+  it('reads method, target, version, persistence and the headers it uses', () => {
+    const text = 'HEAD /a/b.txt?x=1 HTTP/1.1\r\nhost: t\r\nACCEPT-ENCODING:  gzip, br \r\nIf-None-Match: "x"\r\nX-Other: y\r\n\r\nGET /next';
+    const head = read(text) as RequestHead;
+    expect(head).toMatchObject({ method: 'HEAD', target: '/a/b.txt?x=1', minor: 1, keepAlive: true });
+    expect(head.headers).toEqual({ 'accept-encoding': 'gzip, br', 'if-none-match': '"x"' });
+    expect(text.slice(head.end)).toBe('GET /next');
+    expect((read('GET / HTTP/1.0\r\n\r\n') as RequestHead).keepAlive).toBe(false);
+    expect((read('GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n') as RequestHead).keepAlive).toBe(true);
+    expect((read('GET / HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n') as RequestHead).keepAlive).toBe(false);
+  });
+
+  it('waits for the blank line, and declines a head longer than node:http allows', () => {
+    expect(read('GET / HTTP/1.1\r\nHost: t\r\n')).toBe('incomplete');
+    expect(read('GET / HTTP/1.1\r\nHost: t\r\n\r')).toBe('incomplete');
+    expect(read(`GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES)}`)).toBe('decline');
+    expect(read(`GET / HTTP/1.1\r\nHost: t\r\nX: ${'a'.repeat(MAX_HEAD_BYTES)}\r\n\r\n`)).toBe('decline');
+  });
+
+  it('declines anything that is not plain', () => {
+    const declined = [
+      'POST / HTTP/1.1\r\nHost: t\r\n\r\n',
+      'GET http://t/ HTTP/1.1\r\nHost: t\r\n\r\n',
+      'GET /a#f HTTP/1.1\r\nHost: t\r\n\r\n',
+      'GET / HTTP/1.1\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nX : a\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nX: a\nY: b\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nX: a\x7fb\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nIf-Match: "a"\r\nIf-Match: "b"\r\n\r\n',
+      '\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n',
+      'GET  / HTTP/1.1\r\nHost: t\r\n\r\n',
+      'GET / HTTP/1.1 \r\nHost: t\r\n\r\n',
+      'GET / HTTP/1.2\r\nHost: t\r\n\r\n',
+    ];
+    for (const text of declined) expect(read(text), JSON.stringify(text)).toBe('decline');
   });
 });

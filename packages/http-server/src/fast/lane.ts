@@ -62,9 +62,9 @@ export class FastLane {
   private sweeper: NodeJS.Timeout | null = null;
   private dateSecond = -1;
   private dateLine = '';
-  /** This second's keep-alive responses, by their (per-representation) rendered head. */
-  private readonly withBody = new Map<string, Buffer>();
-  private readonly headOnly = new Map<string, Buffer>();
+  /** This second's keep-alive responses, by their plan's key (one per representation and status). */
+  private readonly withBody = new Map<object, Buffer>();
+  private readonly headOnly = new Map<object, Buffer>();
 
   constructor(readonly options: FastLaneOptions) {
     const seconds = Math.floor(options.keepAliveTimeoutMs / 1000);
@@ -140,10 +140,10 @@ export class FastLane {
     const body = withBody ? plan.body : null;
     if (!keepAlive) return this.build(plan.head, body, 'Connection: close\r\n');
     const cache = body !== null ? this.withBody : this.headOnly;
-    let whole = cache.get(plan.head);
+    let whole = cache.get(plan.key);
     if (whole === undefined) {
       whole = this.build(plan.head, body, this.keepAliveLines);
-      cache.set(plan.head, whole);
+      cache.set(plan.key, whole);
     }
     return whole;
   }

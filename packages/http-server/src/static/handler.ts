@@ -53,6 +53,8 @@ export interface FastPlan {
   status: 200 | 304;
   /** Status line and header lines, each ending in CRLF; the caller adds Date, Connection and the blank line. */
   head: string;
+  /** Identifies `head` (same object for the same representation and status): a cheap cache key. */
+  key: object;
   /** The body from memory, or null (HEAD, 304, empty file, or a body to send from `file`). */
   body: Buffer | null;
   /** A body too large to keep in memory: sent by the FileSender. */
@@ -67,17 +69,17 @@ export interface FastRequest {
 }
 
 const STATUS_LINE = { 200: 'HTTP/1.1 200 OK\r\n', 304: 'HTTP/1.1 304 Not Modified\r\n' } as const;
-/** Rendered header blocks, keyed by a representation's (immutable) header list. */
+/** Rendered heads, keyed by a representation's (immutable) header list; 200 and 304 use different lists. */
 const renderedHeads = new WeakMap<readonly string[], string>();
 
 function renderHead(status: 200 | 304, headers: readonly string[]): string {
   let text = renderedHeads.get(headers);
   if (text === undefined) {
-    text = '';
+    text = STATUS_LINE[status];
     for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     renderedHeads.set(headers, text);
   }
-  return STATUS_LINE[status] + text;
+  return text;
 }
 
 class StaticServer {
@@ -159,10 +161,14 @@ class StaticServer {
     const rep = this.pick(entry, req.headers['accept-encoding']);
     const pre = evaluatePreconditions(req.headers, rep);
     if (pre === 'failed') return null;
-    if (pre === 'not-modified') return { status: 304, head: renderHead(304, rep.notModifiedHeaders), body: null, file: null };
-    const head = renderHead(200, rep.fullHeaders);
-    if (req.method === 'HEAD' || rep.size === 0) return { status: 200, head, body: null, file: null };
-    return rep.inline ? { status: 200, head, body: rep.inline, file: null } : { status: 200, head, body: null, file: rep };
+    if (pre === 'not-modified') {
+      const key = rep.notModifiedHeaders;
+      return { status: 304, head: renderHead(304, key), key, body: null, file: null };
+    }
+    const key = rep.fullHeaders;
+    const head = renderHead(200, key);
+    if (req.method === 'HEAD' || rep.size === 0) return { status: 200, head, key, body: null, file: null };
+    return rep.inline ? { status: 200, head, key, body: rep.inline, file: null } : { status: 200, head, key, body: null, file: rep };
   }
 
   stats(): StaticStats {
