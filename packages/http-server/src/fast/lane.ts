@@ -39,8 +39,14 @@ export interface FastLaneOptions {
   closing: () => boolean;
   onRequest: () => void;
   onResponse: (response: FastResponse) => void;
-  /** A connection whose body send made no progress for timeoutMs. */
+  /**
+   * A connection timed out with a response in progress, or idle past keepAliveTimeoutMs while the
+   * kernel still holds its last body (a peer not reading): judge it (keep or reset). A FIN would
+   * leave those buffers pinned in the orphaned socket.
+   */
   onStalled: (socket: net.Socket) => void;
+  /** True while the Sender holds buffers or ops for `socket`. */
+  holds: (socket: net.Socket) => boolean;
 }
 
 export interface FastLaneStats {
@@ -184,7 +190,11 @@ export class FastLane {
       }
       // A connection that never sent a request gets the head timeout, as under node:http.
       const limit = c.served > 0 ? keepAliveTimeoutMs : headersTimeoutMs;
-      if (limit > 0 && now - c.lastActive >= limit) c.socket.destroy();
+      if (limit <= 0 || now - c.lastActive < limit) continue;
+      if (this.options.holds(c.socket)) {
+        c.lastActive = now; // judged again one period later if kept
+        this.options.onStalled(c.socket);
+      } else c.socket.destroy();
     }
   }
 }

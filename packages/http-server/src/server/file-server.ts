@@ -158,6 +158,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
       });
     },
     onStalled,
+    holds: (socket) => sender.holds(socket),
   });
 
   const statsNow = (): ServerStats => {
@@ -292,7 +293,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
   };
 }
 
-type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'onRequest' | 'onResponse' | 'onStalled'>;
+type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'onRequest' | 'onResponse' | 'onStalled' | 'holds'>;
 
 /**
  * Puts the fast path in front of node:http: new connections go to the lane, which hands them to
