@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { MODE, ResponseParser, makeTree, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
+import { readRequestHead } from '../src/fast/request-head.js';
 
 let tree: Tree;
 let fast: Running;
@@ -34,10 +35,10 @@ interface Exchange {
 }
 
 /**
- * Writes `chunks` (one write each, `gapMs` apart) on a new connection and reads until `count`
- * responses arrived and `settleMs` passed with no more bytes, or the server closed.
+ * Writes `chunks` (one write each, `gapMs` apart; then a FIN when `halfClose`) on a new connection
+ * and reads until `count` responses arrived and `settleMs` passed with no more bytes, or the server closed.
  */
-function exchange(port: number, chunks: Array<string | Buffer>, count: number, heads: boolean[] = [], gapMs = 0, settleMs = 150): Promise<Exchange> {
+function exchange(port: number, chunks: Array<string | Buffer>, count: number, heads: boolean[] = [], gapMs = 0, settleMs = 150, halfClose = false): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     const parser = new ResponseParser(heads);
@@ -72,6 +73,7 @@ function exchange(port: number, chunks: Array<string | Buffer>, count: number, h
         socket.write(chunk);
         if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
       }
+      if (halfClose) socket.end();
     });
   });
 }
@@ -84,8 +86,8 @@ function normalized(raw: Buffer): string {
   return text;
 }
 
-async function same(chunks: Array<string | Buffer>, count: number, heads: boolean[] = [], gapMs = 0): Promise<Exchange> {
-  const [a, b] = await Promise.all([exchange(fast.port, chunks, count, heads, gapMs), exchange(plain.port, chunks, count, heads, gapMs)]);
+async function same(chunks: Array<string | Buffer>, count: number, heads: boolean[] = [], gapMs = 0, halfClose = false): Promise<Exchange> {
+  const [a, b] = await Promise.all([exchange(fast.port, chunks, count, heads, gapMs, 150, halfClose), exchange(plain.port, chunks, count, heads, gapMs, 150, halfClose)]);
   expect(normalized(a.raw)).toBe(normalized(b.raw));
   expect(a.closed).toBe(b.closed);
   expect(a.count).toBe(b.count);
@@ -140,6 +142,39 @@ describe(`fast path vs node:http (${MODE})`, () => {
     await same([get('/medium.bin', 'Connection: close\r\n')], 1);
   });
 
+  it('reads Connection tokens as llhttp does (flags, tabs, Proxy-Connection)', async () => {
+    // [extra header lines, HTTP version, connection closed after the response]
+    const cases: Array<[string, string, boolean]> = [
+      ['Connection: close\t\r\n', '1.1', false], // llhttp ends a token at SP or ',' only
+      ['Connection: close\t, x\r\n', '1.1', false],
+      ['Connection: keep-alive\t\r\n', '1.0', true],
+      ['Connection: keep-alive, close\r\n', '1.0', false], // HTTP/1.0: the keep-alive flag wins
+      ['Connection: close\r\nConnection: keep-alive\r\n', '1.0', false],
+      ['Connection: keep-alive\r\nConnection: close\r\n', '1.1', true],
+      ['Connection:\tclose  \r\n', '1.1', true],
+      ['Connection: x,\tclose\r\n', '1.1', true],
+      ['Proxy-Connection: close\r\n', '1.1', true],
+      ['Proxy-Connection: keep-alive\r\n', '1.0', false],
+    ];
+    for (const [extra, version, closed] of cases) {
+      const a = await same([get('/small.txt', extra, version)], 1);
+      expect(a.closed, `${version} ${JSON.stringify(extra)}`).toBe(closed);
+    }
+  });
+
+  it('answers every request sent before the client\'s FIN, then closes; a head cut by the FIN gets node:http\'s 400', async () => {
+    // Both paths (node:http with httpAllowHalfOpen) answer all, bodies from the FileSender included.
+    const a = await same([get('/small.txt') + get('/large.bin') + get('/index.html')], 3, [], 0, true);
+    expect(a.closed).toBe(true);
+    expect(a.count).toBe(3);
+    const parser = new ResponseParser();
+    parser.push(a.raw);
+    expect(sha256(parser.responses[1]!.body)).toBe(sha256(tree.files['large.bin']!));
+    // node:http answers the cut head with 400 only while nothing of an earlier response is out; then it just closes.
+    expect((await same([get('/small.txt') + 'GET /index.html HTTP/1.1\r\nHo'], 1, [], 0, true)).closed).toBe(true);
+    expect((await same(['GET /index.html HTTP/1.1\r\nHo'], 1, [], 0, true)).raw.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
+  });
+
   it('hands everything else to node:http, with node:http\'s answer', async () => {
     const before = fast.fileServer.stats().http.fastPath.handovers;
     const cases: Array<[string, number, boolean[]?]> = [
@@ -179,6 +214,11 @@ describe(`fast path vs node:http (${MODE})`, () => {
       'GET /small.txt HTTP/2.0\r\nHost: t\r\n\r\n',
       `GET /small.txt HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
       'GET /small.txt HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      // Unfinished but already invalid: node:http answers at once, the fast path must not wait for a blank line.
+      'GET /small.txt HTTP/1.1\nHost: t\n\n', // bare LF
+      'GET /small.txt HTTP/1.1\r\nHost: t\n\n',
+      'BREW /small.txt HTTP/1.1\r\n',
+      'XYZZY',
     ];
     for (const text of cases) await same([text], 1);
   });
@@ -209,6 +249,37 @@ describe(`fast path vs node:http (${MODE})`, () => {
     expect(a.closed).toBe(false);
     // A head split across packets, on the fast path.
     await same(['GET /small.t', 'xt HTTP/1.1\r\nHo', 'st: t\r\n', '\r\n', get('/index.html')], 2, [], 30);
+  });
+
+  it('reads no prefix of a head as a request: every split point waits for the rest or declines', () => {
+    const accepted = [
+      get('/small.txt', 'Accept-Encoding: gzip\r\nConnection: keep-alive\r\nIf-None-Match: "x"\r\n'),
+      get('/small.txt', 'Connection: close\r\n', '1.0', 'HEAD'),
+    ];
+    for (const text of accepted) {
+      const bytes = Buffer.from(text + get('/index.html'), 'latin1');
+      const whole = readRequestHead(bytes, 0, bytes.length);
+      expect(whole).toMatchObject({ end: text.length });
+      for (let k = 0; k < text.length; k++) expect(readRequestHead(bytes, 0, k), `${k} bytes of ${JSON.stringify(text)}`).toBe('incomplete');
+      for (let k = text.length; k <= bytes.length; k++) expect(readRequestHead(bytes, 0, k)).toEqual(whole);
+    }
+    const declined = [
+      get('/small.txt', 'Content-Length: 5\r\n') + 'GET /',
+      get('/small.txt', 'X-A: b\r\n c\r\n'),
+      get('/small.txt', 'Connection: close\t\r\n'),
+      'GET /small.txt HTTP/1.1\r\nHost: t\n\r\n\r\n',
+    ];
+    for (const text of declined) {
+      const bytes = Buffer.from(text, 'latin1');
+      for (let k = 0; k <= bytes.length; k++) expect(readRequestHead(bytes, 0, k)).toBeTypeOf('string');
+      expect(readRequestHead(bytes, 0, bytes.length)).toBe('decline');
+    }
+  });
+
+  it('answers a head split at every byte boundary like node:http', async () => {
+    const text = get('/small.txt', 'Connection: keep-alive\r\nAccept-Encoding: br\r\n');
+    const splits = Array.from({ length: text.length - 1 }, (_, i) => i + 1);
+    await Promise.all(splits.map((at) => same([text.slice(0, at), text.slice(at) + get('/data.json', '', '1.1', 'HEAD')], 2, [false, true], 25)));
   });
 
   it('closes idle keep-alive connections and answers 408 to heads that never finish', async () => {

@@ -284,8 +284,11 @@ class FastConnection {
       this.paused = false;
       this.socket.resume();
     }
+    if (this.busy || this.handedOver || !this.peerEnded) return;
     // The peer sent its last request and every answer is written: close our side too.
-    if (this.peerEnded && !this.busy && !this.handedOver && (this.buffer === null || this.last)) this.end();
+    if (this.buffer === null || this.last) this.end();
+    // The peer ended in the middle of a head: node:http answers that (400), as without the fast path.
+    else this.handOver();
   }
 
   private planned(head: RequestHead, plan: FastPlan | null): void {
