@@ -282,6 +282,67 @@ describe(`fast path vs node:http (${MODE})`, () => {
     await Promise.all(splits.map((at) => same([text.slice(0, at), text.slice(at) + get('/data.json', '', '1.1', 'HEAD')], 2, [false, true], 25)));
   });
 
+  it('starts the keep-alive timer when a long response ends, not when its request arrived', async () => {
+    for (const fastPath of [true, false]) {
+      const s = await startServer({ root: tree.root, keepAliveTimeoutMs: 300, fastPath });
+      try {
+        const socket = net.connect(s.port, '127.0.0.1');
+        socket.on('error', () => {});
+        const parser = new ResponseParser();
+        await once(socket, 'connect');
+        socket.write(get('/large.bin'));
+        // Stall 600 ms (twice the keep-alive timeout) at the start of the body, then read at full speed:
+        // the response ends well after its request arrived.
+        socket.once('data', () => {
+          socket.pause();
+          setTimeout(() => socket.resume(), 600);
+        });
+        socket.on('data', (chunk: Buffer) => parser.push(chunk));
+        await waitFor(() => parser.responses.length === 1, 10_000);
+        expect(sha256(parser.responses[0]!.body)).toBe(sha256(tree.files['large.bin']!));
+        await new Promise((r) => setTimeout(r, 120));
+        expect(socket.destroyed, `fastPath ${fastPath}: closed right after a long response`).toBe(false);
+        socket.write(get('/small.txt'));
+        await waitFor(() => parser.responses.length === 2 || socket.destroyed, 2_000);
+        expect(parser.responses.length, `fastPath ${fastPath}`).toBe(2);
+        socket.destroy();
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it('close() ends a keep-alive connection once its response in progress is out', async () => {
+    for (const fastPath of [true, false]) {
+      const s = await startServer({ root: tree.root, fastPath });
+      const socket = net.connect(s.port, '127.0.0.1');
+      socket.on('error', () => {});
+      const parser = new ResponseParser();
+      let received = 0;
+      await once(socket, 'connect');
+      socket.write(get('/large.bin'));
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        parser.push(chunk);
+        socket.pause();
+        setTimeout(() => socket.resume(), 12);
+      });
+      await waitFor(() => received > 0, 2_000);
+      const closed = s.fileServer.close();
+      await waitFor(() => parser.responses.length === 1, 10_000);
+      const bodyDone = performance.now();
+      await waitFor(() => socket.destroyed, 8_000).catch(() => {
+        throw new Error(`fastPath ${fastPath}: still open ${performance.now() - bodyDone} ms after the body, ${JSON.stringify(s.fileServer.stats().http)}`);
+      });
+      // Not after the keep-alive timeout (5 s): the server ends the connection when the body is out.
+      expect(performance.now() - bodyDone, `fastPath ${fastPath}`).toBeLessThan(1_500);
+      expect((await closed).forced).toBe(false);
+      await s.close();
+      expect(sha256(parser.responses[0]!.body)).toBe(sha256(tree.files['large.bin']!));
+      expect(parser.responses[0]!.headers.connection).toBe('keep-alive');
+    }
+  });
+
   it('closes idle keep-alive connections and answers 408 to heads that never finish', async () => {
     const s = await startServer({ root: tree.root, keepAliveTimeoutMs: 300 });
     try {

@@ -284,11 +284,15 @@ class FastConnection {
       this.paused = false;
       this.socket.resume();
     }
-    if (this.busy || this.handedOver || !this.peerEnded) return;
-    // The peer sent its last request and every answer is written: close our side too.
-    if (this.buffer === null || this.last) this.end();
+    if (this.busy || this.handedOver) return;
+    // Idle from here: the keep-alive timer starts now, not at the request (a long body must not eat it).
+    this.lastActive = Date.now();
+    // The peer sent its last request and every answer is written, or the server is closing and
+    // nothing is left to answer: close our side too.
+    const done = this.buffer === null || this.last;
+    if (done && (this.peerEnded || this.lane.options.closing())) this.end();
     // The peer ended in the middle of a head: node:http answers that (400), as without the fast path.
-    else this.handOver();
+    else if (this.peerEnded && !done) this.handOver();
   }
 
   private planned(head: RequestHead, plan: FastPlan | null): void {
