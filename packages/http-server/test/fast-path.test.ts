@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
-import { MODE, ResponseParser, makeTree, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
+import { MODE, ResponseParser, makeTree, randomBytes, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
 import { readRequestHead } from '../src/fast/request-head.js';
 
 let tree: Tree;
@@ -340,6 +340,26 @@ describe(`fast path vs node:http (${MODE})`, () => {
       await s.close();
       expect(sha256(parser.responses[0]!.body)).toBe(sha256(tree.files['large.bin']!));
       expect(parser.responses[0]!.headers.connection).toBe('keep-alive');
+    }
+  });
+
+  it('bounds the per-second response cache by inlineCacheBytes (at least 1 MiB), however many files a second serves', async () => {
+    const files = Array.from({ length: 48 }, (_, i) => tree.write(`bulk/f${i}.bin`, randomBytes(40 * 1024)));
+    const s = await startServer({ root: tree.root, inlineCacheBytes: 128 * 1024 });
+    try {
+      // Paths too long for the resolver to cache are read anew each time, their bodies inline:
+      // 48 distinct small files (1.9 MiB) in well under a second.
+      const text = files.map((_, i) => get(`${'/'.repeat(1100)}bulk/f${i}.bin`)).join('');
+      await new Promise((r) => setTimeout(r, 1005 - (Date.now() % 1000))); // a fresh second
+      const a = await exchange(s.port, [text], files.length, [], 0, 20);
+      const parser = new ResponseParser();
+      parser.push(a.raw);
+      expect(parser.responses.map((r) => sha256(r.body))).toEqual(files.map((f) => sha256(f)));
+      const cached = s.fileServer.stats().http.fastPath.cachedResponseBytes;
+      expect(cached).toBeGreaterThan(0);
+      expect(cached).toBeLessThanOrEqual(1024 * 1024);
+    } finally {
+      await s.close();
     }
   });
 

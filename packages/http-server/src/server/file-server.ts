@@ -179,7 +179,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
         ...counters,
         statuses: { ...counters.statuses },
         timeoutVerdicts: stalls.stats(),
-        fastPath: { enabled: lane !== null, ...(lane?.stats() ?? { responses: 0, handovers: 0 }) },
+        fastPath: { enabled: lane !== null, ...(lane?.stats() ?? { responses: 0, handovers: 0, cachedResponseBytes: 0 }) },
       },
     };
   };
