@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
-import { MODE, ResponseParser, makeTree, randomBytes, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
+import { MODE, ResponseParser, makeTree, randomBytes, serverQuiet, sha256, startServer, waitFor, type Running, type Tree } from './helpers.js';
 import { readRequestHead } from '../src/fast/request-head.js';
 
 let tree: Tree;
@@ -170,8 +170,12 @@ describe(`fast path vs node:http (${MODE})`, () => {
     const parser = new ResponseParser();
     parser.push(a.raw);
     expect(sha256(parser.responses[1]!.body)).toBe(sha256(tree.files['large.bin']!));
-    // node:http answers the cut head with 400 only while nothing of an earlier response is out; then it just closes.
-    expect((await same([get('/small.txt') + 'GET /index.html HTTP/1.1\r\nHo'], 1, [], 0, true)).closed).toBe(true);
+    // node:http's own answer to this one depends on timing (a 400 in place of the 200 when the file
+    // was not cached yet, else the 200 alone); the fast path answers the whole request, then the 400.
+    const cut = await exchange(fast.port, [get('/small.txt') + 'GET /index.html HTTP/1.1\r\nHo'], 2, [], 0, 150, true);
+    expect(cut.closed).toBe(true);
+    expect(cut.raw.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(cut.raw.toString('latin1').endsWith(`${tree.files['small.txt']!.toString('latin1')}HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n`)).toBe(true);
     expect((await same(['GET /index.html HTTP/1.1\r\nHo'], 1, [], 0, true)).raw.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
   });
 
@@ -199,6 +203,25 @@ describe(`fast path vs node:http (${MODE})`, () => {
     ];
     for (const [text, count, heads] of cases) await same([text], count, heads);
     expect(fast.fileServer.stats().http.fastPath.handovers - before).toBe(cases.length);
+  });
+
+  it('agrees with node:http on odd but valid bytes: targets, obs-text, empty values, duplicate Host, leading CRLF', async () => {
+    const cases = [
+      get('/small.txt?q="<>\\{|}^`'),
+      get('/small%00.txt'),
+      get('//small.txt'),
+      get('/./small.txt'),
+      get('/x/../small.txt'),
+      get('/small.txt', 'X-A: \xe9\xff obs-text\r\n'),
+      get('/small.txt', 'X-A:\r\nConnection:\r\nAccept-Encoding:\r\n'),
+      get('/small.txt', 'Host: other\r\n'),
+      get('/small.txt').replace('Host: t', 'Host:'),
+      '\r\n' + get('/small.txt'),
+      get('/small.txt') + '\r\n' + get('/index.html'),
+      get('/small.txt', 'X-A: a\x7fb\r\n'), // DEL: 400
+      get('/small.txt', 'TE: trailers\r\n', '1.0'),
+    ];
+    for (const text of cases) await same([Buffer.from(text, 'latin1')], text.split('HTTP/1.').length - 1);
   });
 
   it('leaves malformed and ambiguous requests to node:http (400/431 and close)', async () => {
@@ -247,6 +270,11 @@ describe(`fast path vs node:http (${MODE})`, () => {
     ];
     const a = await same(chunks, 6, [false, false, false, false, false, true], 30);
     expect(a.closed).toBe(false);
+    // A pipelining flood (over 64 KiB of heads) behind a FileSender body pauses reading; the hand-over
+    // happens while paused, with the flood's rest still to be read.
+    const flood = get('/large.bin') + get('/data.json').repeat(3000) + get('/small.txt', 'Range: bytes=0-3\r\n') + get('/index.html').repeat(300);
+    const b = await same([flood], 3302);
+    expect(b.count).toBe(3302);
     // A head split across packets, on the fast path.
     await same(['GET /small.t', 'xt HTTP/1.1\r\nHo', 'st: t\r\n', '\r\n', get('/index.html')], 2, [], 30);
   });
@@ -340,6 +368,42 @@ describe(`fast path vs node:http (${MODE})`, () => {
       await s.close();
       expect(sha256(parser.responses[0]!.body)).toBe(sha256(tree.files['large.bin']!));
       expect(parser.responses[0]!.headers.connection).toBe('keep-alive');
+    }
+  });
+
+  it('releases everything when clients reset mid-body, behind a paused flood, or while a file is being looked up', async () => {
+    const s = await startServer({ root: tree.root });
+    try {
+      const flood = get('/large.bin') + get('/data.json').repeat(3000);
+      const clients = Array.from({ length: 9 }, async (_, i) => {
+        const socket = net.connect(s.port, '127.0.0.1');
+        socket.on('error', () => {});
+        await once(socket, 'connect');
+        // 0: reset before the (uncached) file is resolved; 1: after a few KiB of the body; 2: after 1 MiB, reads paused by the flood.
+        socket.write(i % 3 === 0 ? get(`/nested/deeper/file.txt?${i}`) + get('/large.bin') : flood);
+        if (i % 3 !== 0) {
+          const wanted = i % 3 === 1 ? 4096 : 1 << 20;
+          let got = 0;
+          await new Promise<void>((resolve) => {
+            socket.on('data', (c: Buffer) => {
+              got += c.length;
+              if (got >= wanted) resolve();
+            });
+            socket.once('close', () => resolve());
+          });
+        }
+        socket.resetAndDestroy();
+      });
+      await Promise.all(clients);
+      await waitFor(() => serverQuiet(s) && s.fileServer.stats().http.inFlight === 0 && s.fileServer.stats().http.connections === 0, 15_000);
+      const stats = s.fileServer.stats();
+      expect(stats.sender.pinnedBytes).toBe(0);
+      expect(stats.sender.inFlightOps).toBe(0);
+      expect(stats.files.inFlightBytes).toBe(0);
+      const res = await exchange(s.port, [get('/small.txt')], 1);
+      expect(res.raw.includes(tree.files['small.txt']!)).toBe(true);
+    } finally {
+      await s.close();
     }
   });
 
