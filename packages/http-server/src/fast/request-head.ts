@@ -138,10 +138,17 @@ const HEAD_ = Buffer.from('HEAD ', 'latin1');
  * the connection until the head timeout).
  */
 function hopeless(buf: Buffer, start: number, end: number): boolean {
-  const n = end - start;
-  if (GET_.compare(buf, start, Math.min(end, start + 4), 0, Math.min(n, 4)) !== 0 && HEAD_.compare(buf, start, Math.min(end, start + 5), 0, Math.min(n, 5)) !== 0) return true;
-  for (let lf = buf.indexOf(LF, start); lf >= 0 && lf < end; lf = buf.indexOf(LF, lf + 1)) if (lf === start || buf[lf - 1] !== CR) return true;
+  if (!agreesWith(buf, start, end, GET_) && !agreesWith(buf, start, end, HEAD_)) return true;
+  for (let lf = buf.indexOf(LF, start); lf >= 0 && lf < end; lf = buf.indexOf(LF, lf + 1)) {
+    if (lf === start || buf[lf - 1] !== CR) return true;
+  }
   return false;
+}
+
+/** The bytes so far agree with `prefix`, as far as both go. */
+function agreesWith(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  const n = Math.min(end - start, prefix.length);
+  return prefix.compare(buf, start, start + n, 0, n) === 0;
 }
 
 /**
