@@ -170,6 +170,17 @@ describe(`zcserve CLI (${MODE})`, () => {
     expect(s.out()).not.toContain('"GET /small.txt');
   });
 
+  it('keeps node:http\'s header size limit on the fast path when --max-http-header-size lowers it', async () => {
+    const s = await start([tree.root, '-p', '0', '--quiet'], { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-http-header-size=4096` });
+    const big = await request(s.url + 'small.txt', { headers: { 'x-big': 'a'.repeat(6000) } });
+    await big.body.arrayBuffer();
+    expect(big.statusCode).toBe(431);
+    const ok = await request(s.url + 'small.txt', { headers: { 'x-big': 'a'.repeat(3000) } });
+    expect(await ok.body.text()).toBe(tree.files['small.txt']!.toString());
+    s.child.kill('SIGTERM');
+    expect((await s.exit).code).toBe(0);
+  });
+
   it('finishes in-flight responses on SIGTERM under load, refuses new connections, and exits 0', async () => {
     const s = await start([tree.root, '-p', '0', '--quiet']);
     const port = Number(new URL(s.url).port);

@@ -54,16 +54,20 @@ export interface FastLaneStats {
   responses: number;
   /** Connections handed to node:http (at their first request the fast path did not take). */
   handovers: number;
+  /** Bytes of whole responses cached for the current second (bounded by inlineCacheBytes, at least 1 MiB). */
+  cachedResponseBytes: number;
 }
 
 /** What node:http answers when a head does not arrive in time (its requestTimeoutResponse). */
 const REQUEST_TIMEOUT = Buffer.from('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n', 'latin1');
 /** Unparsed bytes held while a response is in progress before reading pauses (pipelining flood). */
 const MAX_BUFFERED = 4 * MAX_HEAD_BYTES;
+/** The per-second response cache may always hold this much (head-only responses, tiny trees). */
+const MIN_RESPONSE_CACHE_BYTES = 1024 * 1024;
 
 export class FastLane {
   private readonly connections = new Map<net.Socket, FastConnection>();
-  private readonly counts: FastLaneStats = { responses: 0, handovers: 0 };
+  private readonly counts = { responses: 0, handovers: 0 };
   private readonly keepAliveLines: string;
   private sweeper: NodeJS.Timeout | null = null;
   private dateSecond = -1;
@@ -71,8 +75,11 @@ export class FastLane {
   /** This second's keep-alive responses, by their plan's key (one per representation and status). */
   private readonly withBody = new Map<object, Buffer>();
   private readonly headOnly = new Map<object, Buffer>();
+  private cachedBytes = 0;
+  private readonly cacheLimit: number;
 
   constructor(readonly options: FastLaneOptions) {
+    this.cacheLimit = Math.max(MIN_RESPONSE_CACHE_BYTES, options.statics.options.inlineCacheBytes);
     const seconds = Math.floor(options.keepAliveTimeoutMs / 1000);
     // node:http's own keep-alive headers, so responses do not differ by path.
     this.keepAliveLines = seconds > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n` : 'Connection: keep-alive\r\n';
@@ -94,7 +101,7 @@ export class FastLane {
   }
 
   stats(): FastLaneStats {
-    return { ...this.counts };
+    return { ...this.counts, cachedResponseBytes: this.cachedBytes };
   }
 
   /** Shutdown: idle connections end now, busy ones after their response (which says Connection: close). */
@@ -133,7 +140,9 @@ export class FastLane {
   /**
    * @internal The whole response (head, and body when `withBody`) as one buffer: one write, no
    * string conversion per response. Keep-alive responses are reused for the rest of the second
-   * (the Date header's resolution), so memory is bounded by the distinct files served per second.
+   * (the Date header's resolution). The files served in one second can be many more than the
+   * resolver keeps in memory (paths too long to cache are read anew, their bodies still inline),
+   * so the cache stops growing at inlineCacheBytes; past it, responses are built per request.
    */
   response(plan: FastPlan, withBody: boolean, keepAlive: boolean): Buffer {
     const second = Math.floor(Date.now() / 1000);
@@ -142,6 +151,7 @@ export class FastLane {
       this.dateLine = `Date: ${new Date(second * 1000).toUTCString()}\r\n`;
       this.withBody.clear();
       this.headOnly.clear();
+      this.cachedBytes = 0;
     }
     const body = withBody ? plan.body : null;
     if (!keepAlive) return this.build(plan.head, body, 'Connection: close\r\n');
@@ -149,7 +159,10 @@ export class FastLane {
     let whole = cache.get(plan.key);
     if (whole === undefined) {
       whole = this.build(plan.head, body, this.keepAliveLines);
-      cache.set(plan.key, whole);
+      if (this.cachedBytes + whole.length <= this.cacheLimit) {
+        cache.set(plan.key, whole);
+        this.cachedBytes += whole.length;
+      }
     }
     return whole;
   }
@@ -294,8 +307,15 @@ class FastConnection {
       this.paused = false;
       this.socket.resume();
     }
-    // The peer sent its last request and every answer is written: close our side too.
-    if (this.peerEnded && !this.busy && !this.handedOver && (this.buffer === null || this.last)) this.end();
+    if (this.busy || this.handedOver) return;
+    // Idle from here: the keep-alive timer starts now, not at the request (a long body must not eat it).
+    this.lastActive = Date.now();
+    // The peer sent its last request and every answer is written, or the server is closing and
+    // nothing is left to answer: close our side too.
+    const done = this.buffer === null || this.last;
+    if (done && (this.peerEnded || this.lane.options.closing())) this.end();
+    // The peer ended in the middle of a head: node:http answers that (400), as without the fast path.
+    else if (this.peerEnded && !done) this.handOver();
   }
 
   private planned(head: RequestHead, plan: FastPlan | null): void {

@@ -4,8 +4,14 @@
 // errors: the bytes go to node:http as they are. Framing can therefore never disagree with
 // llhttp's: an accepted head has no body by construction (no Content-Length, no Transfer-Encoding).
 
-/** Same limit as node:http's default maxHeaderSize: a longer head goes to node:http, which answers 431. */
-export const MAX_HEAD_BYTES = 16 * 1024;
+import { maxHeaderSize } from 'node:http';
+
+/**
+ * node:http's limit (16 KiB unless --max-http-header-size says otherwise): a longer head goes to
+ * node:http, which answers 431. llhttp counts only target, names and values, so a whole head
+ * within it is always within node:http's.
+ */
+export const MAX_HEAD_BYTES = maxHeaderSize;
 
 /** The request headers the file server reads; each may appear at most once. */
 export interface FastHeaders {
@@ -74,6 +80,8 @@ const KNOWN = new Map<string, Kind>([
   ['if-unmodified-since', Kind.Keep],
   ['host', Kind.Host],
   ['connection', Kind.Connection],
+  // llhttp reads Proxy-Connection's close/keep-alive tokens as Connection's.
+  ['proxy-connection', Kind.Connection],
   ['content-length', Kind.Decline],
   ['transfer-encoding', Kind.Decline],
   ['expect', Kind.Decline],
@@ -98,16 +106,49 @@ function startsWith(buf: Buffer, at: number, text: string): boolean {
   return true;
 }
 
-/** Connection header tokens: returns 'close', 'keep-alive', null (neither) or 'decline' (upgrade, bad list). */
-function connectionOption(value: string): 'close' | 'keep-alive' | null | 'decline' {
-  let result: 'close' | 'keep-alive' | null = null;
+/** The close and keep-alive tokens seen in Connection lines; llhttp keeps both as flags. */
+interface ConnectionTokens {
+  close: boolean;
+  keepAlive: boolean;
+}
+
+/**
+ * Adds one Connection value's tokens to `seen`; false (decline) for upgrade, an empty list
+ * element, or a tab after the leading whitespace (llhttp ends a token at a space or comma only:
+ * `close<TAB>` is not close to it).
+ */
+function addConnectionTokens(value: string, seen: ConnectionTokens): boolean {
+  if (value.includes('\t')) return false;
   for (const raw of value.split(',')) {
     const token = raw.trim().toLowerCase();
-    if (token === 'close') result = 'close';
-    else if (token === 'keep-alive') result ??= 'keep-alive';
-    else if (token === 'upgrade' || token === '') return 'decline';
+    if (token === 'close') seen.close = true;
+    else if (token === 'keep-alive') seen.keepAlive = true;
+    else if (token === 'upgrade' || token === '') return false;
   }
-  return result;
+  return true;
+}
+
+/** The method prefixes a head the fast path may take starts with. */
+const GET_ = Buffer.from('GET ', 'latin1');
+const HEAD_ = Buffer.from('HEAD ', 'latin1');
+
+/**
+ * An unfinished head that can already be declined: a method other than GET/HEAD, or a bare LF
+ * (llhttp answers 400 at once; waiting for a blank line that may never come would instead hold
+ * the connection until the head timeout).
+ */
+function hopeless(buf: Buffer, start: number, end: number): boolean {
+  if (!agreesWith(buf, start, end, GET_) && !agreesWith(buf, start, end, HEAD_)) return true;
+  for (let lf = buf.indexOf(LF, start); lf >= 0 && lf < end; lf = buf.indexOf(LF, lf + 1)) {
+    if (lf === start || buf[lf - 1] !== CR) return true;
+  }
+  return false;
+}
+
+/** The bytes so far agree with `prefix`, as far as both go. */
+function agreesWith(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  const n = Math.min(end - start, prefix.length);
+  return prefix.compare(buf, start, start + n, 0, n) === 0;
 }
 
 /**
@@ -119,7 +160,7 @@ function connectionOption(value: string): 'close' | 'keep-alive' | null | 'decli
  */
 export function readRequestHead(buf: Buffer, start: number, end: number): HeadResult {
   const stop = buf.indexOf('\r\n\r\n', start, 'latin1');
-  if (stop < 0 || stop + 4 > end) return end - start > MAX_HEAD_BYTES ? 'decline' : 'incomplete';
+  if (stop < 0 || stop + 4 > end) return end - start > MAX_HEAD_BYTES || hopeless(buf, start, end) ? 'decline' : 'incomplete';
   const headEnd = stop + 4;
   if (headEnd - start > MAX_HEAD_BYTES) return 'decline';
 
@@ -148,7 +189,7 @@ export function readRequestHead(buf: Buffer, start: number, end: number): HeadRe
   // Header lines up to the blank line at `stop`.
   const headers: FastHeaders = {};
   let host = false;
-  let connection: 'close' | 'keep-alive' | null = null;
+  const connection: ConnectionTokens = { close: false, keepAlive: false };
   while (i < stop + 2) {
     const nameStart = i;
     while (TCHAR[buf[i]!] === 1) i++;
@@ -175,10 +216,9 @@ export function readRequestHead(buf: Buffer, start: number, end: number): HeadRe
         host = true;
         break;
       case Kind.Connection: {
-        // Several Connection lines are one list; node:http reads them the same way.
-        const option = connectionOption(buf.toString('latin1', valueStart, valueEnd));
-        if (option === 'decline') return 'decline';
-        if (option === 'close' || connection === null) connection = option ?? connection;
+        // Several Connection lines are one list; node:http reads them the same way. The value
+        // is read up to the CR: a trailing tab matters to llhttp.
+        if (!addConnectionTokens(buf.toString('latin1', valueStart, i - 2), connection)) return 'decline';
         break;
       }
       case Kind.Keep: {
@@ -190,6 +230,7 @@ export function readRequestHead(buf: Buffer, start: number, end: number): HeadRe
     }
   }
   if (minor === 1 && !host) return 'decline';
-  const keepAlive = connection === 'close' ? false : minor === 1 || connection === 'keep-alive';
+  // llhttp_should_keep_alive: HTTP/1.1 unless close was listed, HTTP/1.0 if keep-alive was (even beside close).
+  const keepAlive = minor === 1 ? !connection.close : connection.keepAlive;
   return { method, target, minor, keepAlive, headers, end: headEnd };
 }

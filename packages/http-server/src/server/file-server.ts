@@ -102,6 +102,10 @@ export function createFileServer(options: FileServerOptions): FileServer {
   let closing: Promise<CloseResult> | null = null;
 
   const server = http.createServer({ keepAliveTimeout: keepAliveTimeoutMs });
+  // A client that half-closes after its requests (`printf ... | nc`) still gets every answer, the
+  // connection ending after the last one. node:http's default aborts requests still in progress
+  // and ends the socket at once, under a body the FileSender is still sending.
+  (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   // node:http's own connection listener, before ours join it.
   const nodeListeners = server.listeners('connection');
   server.timeout = timeoutMs;
@@ -176,7 +180,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
         ...counters,
         statuses: { ...counters.statuses },
         timeoutVerdicts: stalls.stats(),
-        fastPath: { enabled: lane !== null, ...(lane?.stats() ?? { responses: 0, handovers: 0 }) },
+        fastPath: { enabled: lane !== null, ...(lane?.stats() ?? { responses: 0, handovers: 0, cachedResponseBytes: 0 }) },
       },
     };
   };
