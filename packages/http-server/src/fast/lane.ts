@@ -95,11 +95,6 @@ export class FastLane {
     return this.connections.has(socket);
   }
 
-  /** True while the fast path has a response in progress on `socket`. */
-  busy(socket: net.Socket): boolean {
-    return this.connections.get(socket)?.busy ?? false;
-  }
-
   stats(): FastLaneStats {
     return { ...this.counts, cachedResponseBytes: this.cachedBytes };
   }
@@ -107,14 +102,6 @@ export class FastLane {
   /** Shutdown: idle connections end now, busy ones after their response (which says Connection: close). */
   closeIdle(): void {
     for (const c of this.connections.values()) if (!c.busy) c.end();
-  }
-
-  /** Resets every connection (shutdown grace period over). */
-  resetAll(cancel: (socket: net.Socket) => void): void {
-    for (const c of this.connections.values()) {
-      cancel(c.socket);
-      c.socket.resetAndDestroy();
-    }
   }
 
   /** @internal */
