@@ -292,6 +292,8 @@ describe.runIf(MODE === 'copy' || URING)(`Sender on real sockets (${MODE})`, () 
     expect(got).toEqual(new Set(datagrams.map((d) => sha256(d))));
     const reports = await Promise.all(handles.map((h) => h.released));
     if (MODE === 'uring') expect(reports.every((r) => r.zcOps === 1 && r.copiedOps === 1)).toBe(true);
+    // The report names the path that really carried each datagram.
+    expect(new Set(reports.map((r) => r.path))).toEqual(new Set([MODE === 'uring' ? 'io_uring' : 'copy']));
     rx.close();
     tx.close();
     await sender.close();

@@ -60,6 +60,7 @@ export class CopyPath {
 
   /** One datagram through dgram. */
   sendDatagram(job: Job, socket: dgram.Socket, port: number, address: string, reason: FallbackReason): void {
+    job.report.path = 'copy';
     countFallback(this.counters, job, reason);
     this.counters.copyWrites++;
     socket.send(job.data, port, address, (err) => this.finish(job, err));
