@@ -244,6 +244,12 @@ describe(`fast path vs node:http (${MODE})`, () => {
       'XYZZY',
     ];
     for (const text of cases) await same([text], 1);
+    // Unfinished but already invalid heads: answered at once, not at the head timeout.
+    for (const text of ['GET /small.txt HTTP/1.1\r\nHost : t\r\n', 'GET /small.txt HTTP/1.1\r\nHost: t\r\n folded\r\n']) {
+      const started = performance.now();
+      expect((await same([text], 1)).closed).toBe(true);
+      expect(performance.now() - started).toBeLessThan(5_000);
+    }
   });
 
   it('never reads a request body as a request (smuggling attempts go to node:http whole)', async () => {

@@ -101,6 +101,11 @@ describe('readRequestHead (the fast path reads only plain GET/HEAD heads)', () =
   it('waits for the blank line, and declines a head longer than node:http allows', () => {
     expect(read('GET / HTTP/1.1\r\nHost: t\r\n')).toBe('incomplete');
     expect(read('GET / HTTP/1.1\r\nHost: t\r\n\r')).toBe('incomplete');
+    expect(read('GET / HTTP/1.1\r\nHost: t\r\nX-Long: abc')).toBe('incomplete');
+    // Already invalid: node:http can answer now rather than at the head timeout.
+    expect(read('GET / HTTP/1.1\r\nHost : t\r\n')).toBe('decline');
+    expect(read('GET / HTTP/1.1\r\nHost: t\r\n folded\r\n')).toBe('decline');
+    expect(read('GET / HTTP/1.1\r\nX: a\x01b\r\nHost')).toBe('decline');
     expect(read(`GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES)}`)).toBe('decline');
     expect(read(`GET / HTTP/1.1\r\nHost: t\r\nX: ${'a'.repeat(MAX_HEAD_BYTES)}\r\n\r\n`)).toBe('decline');
   });

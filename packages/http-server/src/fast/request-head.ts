@@ -133,16 +133,28 @@ const GET_ = Buffer.from('GET ', 'latin1');
 const HEAD_ = Buffer.from('HEAD ', 'latin1');
 
 /**
- * An unfinished head that can already be declined: a method other than GET/HEAD, or a bare LF
- * (llhttp answers 400 at once; waiting for a blank line that may never come would instead hold
- * the connection until the head timeout).
+ * An unfinished head that can already be declined: a method other than GET/HEAD, a bare LF, or a
+ * finished header line that is not `token ":" value` (llhttp answers 400 at once; waiting for a
+ * blank line that may never come would instead hold the connection until the head timeout).
  */
 function hopeless(buf: Buffer, start: number, end: number): boolean {
   if (!agreesWith(buf, start, end, GET_) && !agreesWith(buf, start, end, HEAD_)) return true;
+  let lineStart = -1; // the request line is checked once the head is complete
   for (let lf = buf.indexOf(LF, start); lf >= 0 && lf < end; lf = buf.indexOf(LF, lf + 1)) {
     if (lf === start || buf[lf - 1] !== CR) return true;
+    if (lineStart >= 0 && !headerLine(buf, lineStart, lf - 1)) return true;
+    lineStart = lf + 1;
   }
   return false;
+}
+
+/** `buf[start, cr)` is a header line as the fast path reads one. */
+function headerLine(buf: Buffer, start: number, cr: number): boolean {
+  let i = start;
+  while (i < cr && TCHAR[buf[i]!] === 1) i++;
+  if (i === start || buf[i] !== COLON) return false;
+  for (i++; i < cr; i++) if (VALUE[buf[i]!] !== 1) return false;
+  return true;
 }
 
 /** The bytes so far agree with `prefix`, as far as both go. */
