@@ -9,16 +9,31 @@ import { fuzzSummary, runFuzz, type FuzzResult } from './run.js';
 
 export const DEFAULT_FUZZ_SEED = 0x5eed_2025;
 
+const OPTIONS = {
+  iterations: { type: 'string', default: '20000' },
+  seed: { type: 'string' },
+  concurrency: { type: 'string', default: '8' },
+  modes: { type: 'string', default: 'uring,copy' },
+  json: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const USAGE = 'Usage: pnpm fuzz [--iterations N (20000)] [--seed N] [--concurrency N (8)] [--modes uring,copy] [--json FILE]\nFuzzes zcserve with hostile requests; prints the seed, figures and any failing case (base64).\n';
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      iterations: { type: 'string', default: '20000' },
-      seed: { type: 'string' },
-      concurrency: { type: 'string', default: '8' },
-      modes: { type: 'string', default: 'uring,copy' },
-      json: { type: 'string' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ options: OPTIONS });
+  } catch (err) {
+    // A bad flag: one line and exit 2, not a stack trace.
+    process.stderr.write(`fuzz: ${(err as Error).message.split('. ')[0]}\n${USAGE}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const seed = seedFrom(values.seed ?? process.env.ZCSEND_SEED, DEFAULT_FUZZ_SEED);
   let modes = values.modes.split(',').map((m) => m.trim()) as Mode[];
   const machine = probe();

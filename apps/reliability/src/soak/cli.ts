@@ -18,20 +18,35 @@ function list<T extends string>(text: string, allowed: readonly T[], what: strin
   return items as T[];
 }
 
+const OPTIONS = {
+  ci: { type: 'boolean', default: false },
+  servers: { type: 'string', default: 'zcserve,zcserve-zc-cache,fastify' },
+  modes: { type: 'string', default: 'uring,copy' },
+  requests: { type: 'string' },
+  connections: { type: 'string' },
+  seed: { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'string' },
+  'no-rss': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const USAGE = 'Usage: pnpm soak [--ci] [--servers zcserve,zcserve-zc-cache,fastify] [--modes uring,copy] [--requests N]\n                 [--connections N] [--seed N] [--timeout MS] [--json FILE] [--no-rss]\nRuns each server in each mode under the soak load and prints the checks; exit 1 if any fails.\n';
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      ci: { type: 'boolean', default: false },
-      servers: { type: 'string', default: 'zcserve,zcserve-zc-cache,fastify' },
-      modes: { type: 'string', default: 'uring,copy' },
-      requests: { type: 'string' },
-      connections: { type: 'string' },
-      seed: { type: 'string' },
-      timeout: { type: 'string' },
-      json: { type: 'string' },
-      'no-rss': { type: 'boolean', default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ options: OPTIONS });
+  } catch (err) {
+    // A bad flag: one line and exit 2, not a stack trace.
+    process.stderr.write(`soak: ${(err as Error).message.split('. ')[0]}\n${USAGE}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const base = values.ci ? CI_SOAK : FULL_SOAK;
   const config = {
     ...base,
