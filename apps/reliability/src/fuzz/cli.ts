@@ -1,8 +1,8 @@
 // pnpm fuzz [--iterations N] [--seed N] [--concurrency N] [--modes uring,copy] [--json FILE]
 // Fuzzes zcserve with hostile requests; prints the seed, figures and any failing case (base64).
 import * as fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { probe } from '@zcsend/core';
+import { parseFlags } from '../lib/cli-args.js';
 import { seedFrom } from '../lib/prng.js';
 import type { Mode } from '../lib/server-process.js';
 import { fuzzSummary, runFuzz, type FuzzResult } from './run.js';
@@ -15,25 +15,13 @@ const OPTIONS = {
   concurrency: { type: 'string', default: '8' },
   modes: { type: 'string', default: 'uring,copy' },
   json: { type: 'string' },
-  help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
 const USAGE = 'Usage: pnpm fuzz [--iterations N (20000)] [--seed N] [--concurrency N (8)] [--modes uring,copy] [--json FILE]\nFuzzes zcserve with hostile requests; prints the seed, figures and any failing case (base64).\n';
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ options: OPTIONS });
-  } catch (err) {
-    // A bad flag: one line and exit 2, not a stack trace.
-    process.stderr.write(`fuzz: ${(err as Error).message.split('. ')[0]}\n${USAGE}`);
-    return 2;
-  }
-  const { values } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = parseFlags('fuzz', USAGE, OPTIONS);
+  if (typeof values === 'number') return values;
   const seed = seedFrom(values.seed ?? process.env.ZCSEND_SEED, DEFAULT_FUZZ_SEED);
   let modes = values.modes.split(',').map((m) => m.trim()) as Mode[];
   const machine = probe();

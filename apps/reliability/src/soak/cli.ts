@@ -2,8 +2,8 @@
 //           [--seed N] [--timeout MS] [--json FILE]
 // Runs each server in each mode under the soak load and prints the checks; exit 1 if any fails.
 import * as fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { probe } from '@zcsend/core';
+import { parseFlags } from '../lib/cli-args.js';
 import { seedFrom } from '../lib/prng.js';
 import type { Mode, ServerKind } from '../lib/server-process.js';
 import { CI_SOAK, FULL_SOAK } from './plan.js';
@@ -28,25 +28,13 @@ const OPTIONS = {
   timeout: { type: 'string' },
   json: { type: 'string' },
   'no-rss': { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
 const USAGE = 'Usage: pnpm soak [--ci] [--servers zcserve,zcserve-zc-cache,fastify] [--modes uring,copy] [--requests N]\n                 [--connections N] [--seed N] [--timeout MS] [--json FILE] [--no-rss]\nRuns each server in each mode under the soak load and prints the checks; exit 1 if any fails.\n';
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ options: OPTIONS });
-  } catch (err) {
-    // A bad flag: one line and exit 2, not a stack trace.
-    process.stderr.write(`soak: ${(err as Error).message.split('. ')[0]}\n${USAGE}`);
-    return 2;
-  }
-  const { values } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = parseFlags('soak', USAGE, OPTIONS);
+  if (typeof values === 'number') return values;
   const base = values.ci ? CI_SOAK : FULL_SOAK;
   const config = {
     ...base,
