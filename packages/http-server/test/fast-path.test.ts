@@ -454,4 +454,22 @@ describe(`fast path vs node:http (${MODE})`, () => {
       await s.close();
     }
   });
+
+  it('writes the same access-log lines as node:http', async () => {
+    const lines = { fast: [] as string[], plain: [] as string[] };
+    const a = await startServer({ root: tree.root, accessLog: (chunk) => lines.fast.push(...chunk.split('\n').filter(Boolean)) });
+    const b = await startServer({ root: tree.root, fastPath: false, accessLog: (chunk) => lines.plain.push(...chunk.split('\n').filter(Boolean)) });
+    try {
+      const text = get('/small.txt') + get('/small.txt', '', '1.1', 'HEAD') + get('/small.txt', 'If-None-Match: *\r\n') + get('/medium.bin') + get('/nested/h%C3%A9llo%20w%C3%B6rld.txt?q="x"', '', '1.0');
+      await Promise.all([exchange(a.port, [text], 5, [false, true]), exchange(b.port, [text], 5, [false, true])]);
+      await Promise.all([a.close(), b.close()]); // flushes the logs
+      // Remote address, request, status and bytes; the date and the duration differ by run.
+      const shape = (line: string) => line.replace(/ \[[^\]]+\] /, ' [-] ').replace(/ [\d.]+ms$/, ' -ms');
+      expect(lines.fast.length).toBe(5);
+      expect(lines.fast.map(shape)).toEqual(lines.plain.map(shape));
+      expect(a.fileServer.stats().http.fastPath.responses).toBe(5);
+    } finally {
+      await Promise.allSettled([a.close(), b.close()]);
+    }
+  });
 });

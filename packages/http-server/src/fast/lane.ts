@@ -17,7 +17,7 @@ export interface FastResponse {
   target: string;
   minor: 0 | 1;
   status: number;
-  /** Body bytes promised (Content-Length), null for HEAD. */
+  /** Body bytes sent (Content-Length), null for HEAD and 304 (logged as "-", as node:http's are). */
   bodyBytes: number | null;
   ms: number;
   /** False when the connection ended before the body was all sent. */
@@ -327,7 +327,7 @@ class FastConnection {
     this.served++;
     lane.responded();
     lane.options.onRequest();
-    const bodyBytes = head.method === 'HEAD' ? null : plan.status === 304 ? 0 : (plan.file?.size ?? plan.body?.length ?? 0);
+    const bodyBytes = head.method === 'HEAD' || plan.status === 304 ? null : (plan.file?.size ?? plan.body?.length ?? 0);
     const report = (complete: boolean) =>
       lane.options.onResponse({ socket, method: head.method, target: head.target, minor: head.minor, status: plan.status, bodyBytes, ms: performance.now() - started, complete });
 
