@@ -142,7 +142,6 @@ export class FastLane {
     }
     const body = withBody ? plan.body : null;
     if (!keepAlive) return this.build(plan.head, body, 'Connection: close\r\n');
-    if (plan.key === null) return this.build(plan.head, body, this.keepAliveLines); // this request's own head (206)
     const cache = body !== null ? this.withBody : this.headOnly;
     let whole = cache.get(plan.key);
     if (whole === undefined) {
@@ -328,7 +327,7 @@ class FastConnection {
     this.served++;
     lane.responded();
     lane.options.onRequest();
-    const bodyBytes = head.method === 'HEAD' || plan.status === 304 ? null : plan.end - plan.start;
+    const bodyBytes = head.method === 'HEAD' || plan.status === 304 ? null : (plan.file?.size ?? plan.body?.length ?? 0);
     const report = (complete: boolean) =>
       lane.options.onResponse({ socket, method: head.method, target: head.target, minor: head.minor, status: plan.status, bodyBytes, ms: performance.now() - started, complete });
 
@@ -350,7 +349,7 @@ class FastConnection {
       // The head must be out of libuv before the kernel sends the body from the file.
       const idle = whenLibuvIdle(socket);
       if (idle) await idle;
-      return fileSender.sendFile(socket, { path: rep.fsPath, stat: rep.stat }, plan.start, plan.end);
+      return fileSender.sendFile(socket, { path: rep.fsPath, stat: rep.stat }, 0, rep.size);
     };
     send().then(
       () => {

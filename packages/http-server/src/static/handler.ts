@@ -50,17 +50,15 @@ const LISTING_HEADERS = ['Content-Type', 'text/html; charset=utf-8', 'Cache-Cont
  * file, with its status line and headers already rendered (Date and connection headers excepted).
  */
 export interface FastPlan {
-  status: 200 | 206 | 304;
+  status: 200 | 304;
   /** Status line and header lines, each ending in CRLF; the caller adds Date, Connection and the blank line. */
   head: string;
-  /** Identifies `head` (same object for the same representation and status): a cheap cache key; null when the head is this request's own (206). */
-  key: object | null;
+  /** Identifies `head` (same object for the same representation and status): a cheap cache key. */
+  key: object;
   /** The body from memory, or null (HEAD, 304, empty file, or a body to send from `file`). */
   body: Buffer | null;
-  /** A body too large to keep in memory: bytes [start, end) of it sent by the FileSender. */
+  /** A body too large to keep in memory: sent by the FileSender. */
   file: Representation | null;
-  start: number;
-  end: number;
 }
 
 /** The request as the fast path read it. */
@@ -70,20 +68,15 @@ export interface FastRequest {
   headers: FastHeaders;
 }
 
-const STATUS_LINE = { 200: 'HTTP/1.1 200 OK\r\n', 206: 'HTTP/1.1 206 Partial Content\r\n', 304: 'HTTP/1.1 304 Not Modified\r\n' } as const;
+const STATUS_LINE = { 200: 'HTTP/1.1 200 OK\r\n', 304: 'HTTP/1.1 304 Not Modified\r\n' } as const;
 /** Rendered heads, keyed by a representation's (immutable) header list; 200 and 304 use different lists. */
 const renderedHeads = new WeakMap<readonly string[], string>();
-
-function headLines(status: 200 | 206 | 304, headers: readonly string[]): string {
-  let text: string = STATUS_LINE[status];
-  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  return text;
-}
 
 function renderHead(status: 200 | 304, headers: readonly string[]): string {
   let text = renderedHeads.get(headers);
   if (text === undefined) {
-    text = headLines(status, headers);
+    text = STATUS_LINE[status];
+    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
     renderedHeads.set(headers, text);
   }
   return text;
@@ -170,25 +163,12 @@ class StaticServer {
     if (pre === 'failed') return null;
     if (pre === 'not-modified') {
       const key = rep.notModifiedHeaders;
-      return { status: 304, head: renderHead(304, key), key, body: null, file: null, start: 0, end: 0 };
+      return { status: 304, head: renderHead(304, key), key, body: null, file: null };
     }
-    const decision = decideRange(req.headers.range, req.headers['if-range'], rep);
-    if (decision.kind === 'single') {
-      // Same headers, in the same order, as serveFile's single-range answer.
-      const { start, end } = decision.range;
-      const head = headLines(206, ['Content-Type', rep.contentType, 'Content-Length', String(end - start), 'Content-Range', contentRange(decision.range, rep.size), ...rep.rangeHeaders]);
-      if (req.method === 'HEAD') return { status: 206, head, key: null, body: null, file: null, start, end };
-      if (rep.inline) return { status: 206, head, key: null, body: rep.inline.subarray(start, end), file: null, start, end };
-      return { status: 206, head, key: null, body: null, file: rep, start, end };
-    }
-    if (decision.kind !== 'full') return null; // several ranges, or none satisfiable: node:http's path
     const key = rep.fullHeaders;
     const head = renderHead(200, key);
-    const size = rep.size;
-    if (req.method === 'HEAD' || size === 0) return { status: 200, head, key, body: null, file: null, start: 0, end: size };
-    return rep.inline
-      ? { status: 200, head, key, body: rep.inline, file: null, start: 0, end: size }
-      : { status: 200, head, key, body: null, file: rep, start: 0, end: size };
+    if (req.method === 'HEAD' || rep.size === 0) return { status: 200, head, key, body: null, file: null };
+    return rep.inline ? { status: 200, head, key, body: rep.inline, file: null } : { status: 200, head, key, body: null, file: rep };
   }
 
   stats(): StaticStats {
