@@ -6,7 +6,7 @@
 // from then on exactly as if it had had it from the start.
 import type * as net from 'node:net';
 import type { FileSender } from '@zcsend/core';
-import { whenLibuvIdle } from '../response-socket.js';
+import { sendRange } from '../static/file-body.js';
 import type { FastPlan, StaticServer } from '../static/handler.js';
 import { MAX_HEAD_BYTES, readRequestHead, type RequestHead } from './request-head.js';
 
@@ -344,14 +344,7 @@ class FastConnection {
     this.busy = true;
     this.armTimeout();
     socket.write(lane.response(plan, false, keepAlive));
-    const fileSender = lane.options.fileSender;
-    const send = async () => {
-      // The head must be out of libuv before the kernel sends the body from the file.
-      const idle = whenLibuvIdle(socket);
-      if (idle) await idle;
-      return fileSender.sendFile(socket, { path: rep.fsPath, stat: rep.stat }, 0, rep.size);
-    };
-    send().then(
+    sendRange(lane.options.fileSender, socket, { path: rep.fsPath, stat: rep.stat }, { start: 0, end: rep.size }).then(
       () => {
         lane.options.statics.noteFastBody('fileSender');
         this.bodyDone(true, report);

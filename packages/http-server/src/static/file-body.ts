@@ -102,7 +102,8 @@ export async function sendFileBody(
   return { ok: true, bytes, engine };
 }
 
-async function sendRange(fileSender: FileSender, socket: net.Socket, file: { path: string; stat: fs.Stats }, range: ByteRange): Promise<FileSendResult> {
+/** One range of a file on the raw socket, once libuv has written what it holds for it (the head). */
+export async function sendRange(fileSender: FileSender, socket: net.Socket, file: { path: string; stat: fs.Stats }, range: ByteRange): Promise<FileSendResult> {
   // The Sender also waits for libuv; waiting here covers engines that write without it.
   const idle = whenLibuvIdle(socket);
   if (idle) await idle;
