@@ -119,6 +119,18 @@ export function createFileServer(options: FileServerOptions): FileServer {
     });
   });
 
+  // Request counters, the same for node:http's requests and the fast path's.
+  const requestStarted = () => {
+    counters.requests++;
+    counters.inFlight++;
+  };
+  /** `code` '0' when nothing was sent; `complete` false when the response was cut short. */
+  const requestEnded = (code: string, complete: boolean) => {
+    counters.inFlight--;
+    counters.statuses[code] = (counters.statuses[code] ?? 0) + 1;
+    if (!complete) counters.aborted++;
+  };
+
   // A response in progress, or finished but still pinned in the kernel, timed out. A peer still
   // acknowledging bytes is slow, not stalled: keep it (timer re-armed). A stalled one: cancel
   // what the ring holds and reset (a FIN would leave the buffers pinned in the orphaned socket);
@@ -141,15 +153,9 @@ export function createFileServer(options: FileServerOptions): FileServer {
     keepAliveTimeoutMs,
     timeoutMs,
     closing: () => closing !== null,
-    onRequest: () => {
-      counters.requests++;
-      counters.inFlight++;
-    },
+    onRequest: requestStarted,
     onResponse: (r) => {
-      counters.inFlight--;
-      const code = String(r.status);
-      counters.statuses[code] = (counters.statuses[code] ?? 0) + 1;
-      if (!r.complete) counters.aborted++;
+      requestEnded(String(r.status), r.complete);
       log?.record({
         remote: r.socket.remoteAddress,
         method: r.method,
@@ -202,17 +208,13 @@ export function createFileServer(options: FileServerOptions): FileServer {
   };
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    counters.requests++;
-    counters.inFlight++;
+    requestStarted();
     if (closing) res.shouldKeepAlive = false; // Connection: close while shutting down
     let settled = false;
     const settle = () => {
       if (settled) return;
       settled = true;
-      counters.inFlight--;
-      const code = res.headersSent ? String(res.statusCode) : '0';
-      counters.statuses[code] = (counters.statuses[code] ?? 0) + 1;
-      if (!res.writableFinished) counters.aborted++;
+      requestEnded(res.headersSent ? String(res.statusCode) : '0', res.writableFinished);
       if (closing) endIfIdle(req.socket as HttpMessageSocket);
     };
     res.once('close', settle);
