@@ -150,11 +150,21 @@ function hopeless(buf: Buffer, start: number, end: number): boolean {
 
 /** `buf[start, cr)` is a header line as the fast path reads one. */
 function headerLine(buf: Buffer, start: number, cr: number): boolean {
+  const colon = headerNameEnd(buf, start);
+  return colon >= 0 && fieldValueEnd(buf, colon + 1) === cr;
+}
+
+/** The colon after a header name (a token) starting at `start`, or -1 when there is none. */
+function headerNameEnd(buf: Buffer, start: number): number {
   let i = start;
-  while (i < cr && TCHAR[buf[i]!] === 1) i++;
-  if (i === start || buf[i] !== COLON) return false;
-  for (i++; i < cr; i++) if (VALUE[buf[i]!] !== 1) return false;
-  return true;
+  while (TCHAR[buf[i]!] === 1) i++;
+  return i > start && buf[i] === COLON ? i : -1;
+}
+
+/** The first byte from `i` on that a field value cannot hold: the line's CR when the value is well formed. */
+function fieldValueEnd(buf: Buffer, i: number): number {
+  while (VALUE[buf[i]!] === 1) i++;
+  return i;
 }
 
 /** The bytes so far agree with `prefix`, as far as both go. */
@@ -204,13 +214,12 @@ export function readRequestHead(buf: Buffer, start: number, end: number): HeadRe
   const connection: ConnectionTokens = { close: false, keepAlive: false };
   while (i < stop + 2) {
     const nameStart = i;
-    while (TCHAR[buf[i]!] === 1) i++;
-    if (i === nameStart || buf[i] !== COLON) return 'decline';
-    const nameEnd = i;
-    i++;
+    const nameEnd = headerNameEnd(buf, nameStart);
+    if (nameEnd < 0) return 'decline';
+    i = nameEnd + 1;
     while (buf[i] === SP || buf[i] === HTAB) i++;
     const valueStart = i;
-    while (VALUE[buf[i]!] === 1) i++;
+    i = fieldValueEnd(buf, i);
     if (buf[i] !== CR || buf[i + 1] !== LF) return 'decline';
     let valueEnd = i;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
