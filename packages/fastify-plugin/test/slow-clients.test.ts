@@ -52,14 +52,20 @@ function quiet(a: FastifyInstance): boolean {
   return replies.inFlight === 0 && sender.inFlightOps === 0 && sender.pinnedBytes === 0 && sender.pendingNotifications === 0 && files!.inFlightBytes === 0 && files!.activeSends === 0;
 }
 
+/** An app per file engine, and `name` asked three ways: a Buffer reply and a static file from each engine. */
+async function bothEngines(name: string) {
+  const apps = { 'zc-cache': await app('zc-cache'), splice: await app('splice') };
+  const cases = [
+    ['bytes', apps['zc-cache'], `/bytes/${name}`],
+    ['zc-cache', apps['zc-cache'], `/static/${name}`],
+    ['splice', apps.splice, `/static/${name}`],
+  ] as const;
+  return { apps, cases };
+}
+
 describe.runIf(RUNNABLE)(`slow and stalled clients against a ${TIMEOUT_MS} ms timeout (${MODE})`, () => {
   it('a slow but steady reader (64 KiB every 50 ms) gets Buffer replies and static files byte-exact', async () => {
-    const apps = { 'zc-cache': await app('zc-cache'), splice: await app('splice') };
-    const cases = [
-      ['bytes', apps['zc-cache'], '/bytes/slow.bin'],
-      ['zc-cache', apps['zc-cache'], '/static/slow.bin'],
-      ['splice', apps.splice, '/static/slow.bin'],
-    ] as const;
+    const { apps, cases } = await bothEngines('slow.bin');
     const results = await Promise.all(cases.map(([, a, target]) => pacedGet(a.port, target, { bytes: 64 * KiB, everyMs: 50 })));
     expect(Object.fromEntries(results.map((r, i) => [cases[i]![0], r.error]))).toEqual({ bytes: null, 'zc-cache': null, splice: null });
     results.forEach((r, i) => {
@@ -78,12 +84,7 @@ describe.runIf(RUNNABLE)(`slow and stalled clients against a ${TIMEOUT_MS} ms ti
   });
 
   it('a stalled reader is reset within two timeouts and nothing stays pinned', async () => {
-    const apps = { 'zc-cache': await app('zc-cache'), splice: await app('splice') };
-    const cases = [
-      ['bytes', apps['zc-cache'], '/bytes/stall.bin'],
-      ['zc-cache', apps['zc-cache'], '/static/stall.bin'],
-      ['splice', apps.splice, '/static/stall.bin'],
-    ] as const;
+    const { apps, cases } = await bothEngines('stall.bin');
     const clients = await Promise.all(cases.map(([, a, target]) => stalledClient(a.port, target)));
     // The server lets go of every connection (a reset where the Sender held buffers, else Node's FIN,
     // which the paused client never reads up to).
