@@ -39,14 +39,13 @@ export interface FastLaneOptions {
   closing: () => boolean;
   onRequest: () => void;
   onResponse: (response: FastResponse) => void;
-  /**
-   * A connection timed out with a response in progress, or idle past keepAliveTimeoutMs while the
-   * kernel still holds its last body (a peer not reading): judge it (keep or reset). A FIN would
-   * leave those buffers pinned in the orphaned socket.
-   */
+  /** A connection timed out with a response in progress: judge it (keep, timer re-armed, or reset). */
   onStalled: (socket: net.Socket) => void;
-  /** True while the Sender holds buffers or ops for `socket`. */
-  holds: (socket: net.Socket) => boolean;
+  /**
+   * A connection idle past its timeout: closed, or judged like a stalled one when the kernel still
+   * holds its last body (a FIN would leave those buffers pinned in the orphaned socket).
+   */
+  onIdle: (socket: net.Socket) => void;
 }
 
 export interface FastLaneStats {
@@ -191,10 +190,8 @@ export class FastLane {
       // A connection that never sent a request gets the head timeout, as under node:http.
       const limit = c.served > 0 ? keepAliveTimeoutMs : headersTimeoutMs;
       if (limit <= 0 || now - c.lastActive < limit) continue;
-      if (this.options.holds(c.socket)) {
-        c.lastActive = now; // judged again one period later if kept
-        this.options.onStalled(c.socket);
-      } else c.socket.destroy();
+      c.lastActive = now; // judged again one period later if kept
+      this.options.onIdle(c.socket);
     }
   }
 }

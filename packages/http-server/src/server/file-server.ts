@@ -142,11 +142,17 @@ export function createFileServer(options: FileServerOptions): FileServer {
     socket.resetAndDestroy();
   };
 
+  // An idle keep-alive connection is closed, unless the kernel still holds its last body.
+  const onIdle = (socket: net.Socket) => {
+    if (sender.holds(socket)) onStalled(socket);
+    else socket.destroy();
+  };
+
   // Node calls this for any socket timeout; with a listener it leaves the socket to us.
   server.on('timeout', (socket: HttpMessageSocket) => {
     const res = socket._httpMessage;
-    if ((res && !res.writableFinished) || sender.holds(socket)) onStalled(socket);
-    else socket.destroy(); // idle keep-alive connection
+    if (res && !res.writableFinished) onStalled(socket);
+    else onIdle(socket);
   });
 
   const lane = fastPath === false ? null : installFastLane(server, nodeListeners, handler, {
@@ -168,7 +174,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
       });
     },
     onStalled,
-    holds: (socket) => sender.holds(socket),
+    onIdle,
   });
 
   const statsNow = (): ServerStats => {
@@ -299,7 +305,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
   };
 }
 
-type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'onRequest' | 'onResponse' | 'onStalled' | 'holds'>;
+type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'onRequest' | 'onResponse' | 'onStalled' | 'onIdle'>;
 
 /**
  * Puts the fast path in front of node:http: new connections go to the lane, which hands them to
