@@ -124,6 +124,12 @@ export interface NativeBinding {
    * file, or -errno (-EAGAIN when a non-blocking socket is full). Synchronous, on the calling thread.
    */
   sendfile(outFd: number, inFd: number, offset: number, count: number): number;
+  /**
+   * One non-blocking send(2) of data[offset, offset + length) with MSG_MORE (the kernel holds a
+   * partial segment for the bytes that follow, e.g. a sendfile body): bytes sent or -errno.
+   * Synchronous: call it only with an fd the caller owns right now.
+   */
+  sendMore(fd: number, data: ArrayBufferView, offset: number, length: number): number;
 }
 
 export type LoadResult = { binding: NativeBinding; reason: null } | { binding: null; reason: string };

@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("tcpBytesAcked", Napi::Function::New(env, TcpBytesAcked, "tcpBytesAcked"));
   exports.Set("sendfile", Napi::Function::New(env, SendFile, "sendfile"));
+  exports.Set("sendMore", Napi::Function::New(env, SendMore, "sendMore"));
   return exports;
 }
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "args.h"
@@ -21,6 +22,15 @@ Napi::Value SendFile(const Napi::CallbackInfo& info) {
   off_t offset = static_cast<off_t>(IntArg(info, 2, "offset", 0, kMaxSafeInteger));
   const size_t count = static_cast<size_t>(IntArg(info, 3, "count", 0, kMaxCount));
   const ssize_t sent = sendfile(out_fd, in_fd, &offset, count);
+  return Napi::Number::New(env, sent < 0 ? -errno : static_cast<double>(sent));
+}
+
+Napi::Value SendMore(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = FdArg(info, 0, "fd");
+  const ByteView view = ViewArg(info, 1, "data");
+  const ByteRange range = RangeArgs(info, 2, view);
+  const ssize_t sent = send(fd, range.data, range.length, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
   return Napi::Number::New(env, sent < 0 ? -errno : static_cast<double>(sent));
 }
 

@@ -69,4 +69,46 @@ describe.skipIf(!binding)('sendfile', () => {
     expect(() => b.sendfile(out, fileFd, -1, 1)).toThrow(RangeError);
     expect(() => b.sendfile(out, fileFd, 0, 2 ** 32)).toThrow(RangeError);
   });
+
+  it('sendMore writes a slice of a buffer that the sendfile after it completes, in order', async () => {
+    const b = native();
+    pair = await tcpPair();
+    fileFd = fs.openSync(file, 'r');
+    const out = fdOf(pair.client);
+    const framing = Buffer.from('xxHTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\nyy', 'latin1');
+    const head = framing.subarray(2, framing.length - 2);
+    const body = content.subarray(100, 70_100);
+    const received = collect(pair.server, head.length + body.length);
+    // A slice: offset and length select the bytes, not the whole buffer.
+    expect(b.sendMore(out, framing, 2, head.length)).toBe(head.length);
+    let offset = 100;
+    while (offset < 70_100) {
+      const n = b.sendfile(out, fileFd, offset, 70_100 - offset);
+      if (n === -b.constants.errno.EAGAIN) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
+      }
+      expect(n).toBeGreaterThan(0);
+      offset += n;
+    }
+    expect(sha256(await received)).toBe(sha256(Buffer.concat([head, body])));
+  });
+
+  it('sendMore: -EAGAIN on a full socket, -errno on a bad fd, range errors thrown', async () => {
+    const b = native();
+    const { EAGAIN, EBADF, ENOTSOCK } = b.constants.errno;
+    pair = await tcpPair();
+    const out = fdOf(pair.client);
+    pair.server.pause();
+    const chunk = pattern(256 * 1024, 3);
+    let last = 0;
+    for (let i = 0; i < 10_000 && last !== -EAGAIN; i++) last = b.sendMore(out, chunk, 0, chunk.length);
+    expect(last).toBe(-EAGAIN);
+    expect(b.sendMore(1_000_000, chunk, 0, 1)).toBe(-EBADF);
+    fileFd = fs.openSync(file, 'r');
+    expect(b.sendMore(fileFd, chunk, 0, 1)).toBe(-ENOTSOCK);
+    expect(() => b.sendMore(out, chunk, 0, chunk.length + 1)).toThrow(RangeError);
+    expect(() => b.sendMore(out, chunk, -1, 1)).toThrow(RangeError);
+    expect(() => b.sendMore(out, 'text' as unknown as Uint8Array, 0, 1)).toThrow(TypeError);
+  });
 });
