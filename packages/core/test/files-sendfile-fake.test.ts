@@ -199,6 +199,80 @@ describe('sendfile engine (scripted syscall, fake ring)', () => {
   });
 });
 
+describe('sendNow: a head and a small body in one synchronous step (scripted syscalls)', () => {
+  /** A send(MSG_MORE) that answers from a script, recording each slice it was given. */
+  function scriptedSendMore(script: number[]) {
+    const calls: Array<{ fd: number; bytes: string }> = [];
+    const syscall = (fd: number, data: Uint8Array, offset: number, length: number): number => {
+      calls.push({ fd, bytes: Buffer.from(data.subarray(offset, offset + length)).toString('latin1') });
+      const next = script.shift();
+      return next === undefined ? length : Math.min(next, length);
+    };
+    return { calls, syscall };
+  }
+
+  function setupNow(sendMoreScript: number[], sendfileScript: number[]) {
+    const { factory } = FakeRing.factory();
+    const sender = new Sender({ ring: factory });
+    const sys = scriptedSendfile(sendfileScript);
+    const more = scriptedSendMore(sendMoreScript);
+    const engine = new SendfileEngine(sender, { sendfile: sys.syscall, sendMore: more.syscall });
+    return { sender, engine, sys, more };
+  }
+
+  const head = Buffer.from('HTTP/1.1 200 OK\r\n\r\n', 'latin1');
+
+  it('sends the head, then the body from the socket fd of the moment; short counts and EINTR continue', async () => {
+    const { engine, sys, more, sender } = setupNow([5, -EINTR], [1000, -EINTR]);
+    const sock = await socket();
+    expect(engine.sendNow(sock, head, 77, 10, 5000)).toEqual({ head: head.length, body: 4990 });
+    expect(more.calls).toEqual([
+      { fd: fdOf(sock), bytes: 'HTTP/1.1 200 OK\r\n\r\n' },
+      { fd: fdOf(sock), bytes: '1.1 200 OK\r\n\r\n' },
+      { fd: fdOf(sock), bytes: '1.1 200 OK\r\n\r\n' },
+    ]);
+    expect(sys.calls.map((c) => [c.outFd, c.offset, c.count])).toEqual([
+      [fdOf(sock), 10, 4990],
+      [fdOf(sock), 1010, 3990],
+      [fdOf(sock), 1010, 3990],
+    ]);
+    expect(engine.stats()).toMatchObject({ immediateSends: 1, immediateBytes: 4990, calls: 3, socketWaits: 0 });
+    await sender.close();
+  });
+
+  it('stops where the socket pushes back or fails, and says how far it got', async () => {
+    const { engine, sys, sender } = setupNow([7, -EAGAIN, 4, -EPIPE], [2000, -EAGAIN, 0]);
+    const sock = await socket();
+    // The head half taken: no body call at all.
+    expect(engine.sendNow(sock, head, 5, 0, 9000)).toEqual({ head: 7, body: 0 });
+    expect(sys.calls.length).toBe(0);
+    expect(engine.sendNow(sock, head, 5, 0, 9000)).toEqual({ head: 4, body: 0 });
+    // Full after 2000 body bytes; then a file that ends early (0) stops it too.
+    expect(engine.sendNow(sock, head, 5, 0, 9000)).toEqual({ head: head.length, body: 2000 });
+    expect(engine.sendNow(sock, head, 5, 0, 9000)).toEqual({ head: head.length, body: 0 });
+    expect(engine.stats()).toMatchObject({ immediateSends: 4, immediateBytes: 2000 });
+    await sender.close();
+  });
+
+  it('writes nothing (null) while libuv holds bytes for the socket, once it is destroyed, or without the syscalls', async () => {
+    const { engine, more, sender } = setupNow([], []);
+    const sock = await socket();
+    sock.cork();
+    sock.write('queued in libuv');
+    expect(engine.sendNow(sock, head, 5, 0, 100)).toBeNull();
+    sock.uncork();
+    sock.destroy();
+    expect(engine.sendNow(sock, head, 5, 0, 100)).toBeNull();
+    expect(more.calls.length).toBe(0);
+    const other = await socket();
+    expect(new SendfileEngine(sender, { sendfile: scriptedSendfile([]).syscall, sendMore: null }).sendNow(other, head, 5, 0, 100)).toBeNull();
+    await sender.close();
+    // A closed Sender: the engine is unavailable, as for send().
+    expect(engine.sendNow(other, head, 5, 0, 100)).toBeNull();
+    expect(engine.stats()).toMatchObject({ immediateSends: 0, immediateBytes: 0 });
+  });
+});
+
 describe('HotFiles (which versions auto may send by sendfile)', () => {
   const ref = (p: string, size: number, mtimeMs = 1): FileRef => ({ path: p, stat: { size, mtimeMs, ino: 7, dev: 1 } });
 

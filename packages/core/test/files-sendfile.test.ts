@@ -93,6 +93,48 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
     await expectQuiet(f);
   });
 
+  it('sendHeadAndFileNow: head and body in one step, byte-exact; a full socket leaves the rest to the caller', async () => {
+    const f = newFileSender();
+    const fd = fs.openSync(mediumRef.path, 'r');
+    try {
+      const head = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n', 'latin1');
+      const small = await pair();
+      const got = receive(small.receiver, head.length + 64 * KiB);
+      const sent = f.sendHeadAndFileNow(small.sender, head, fd, 1000, 1000 + 64 * KiB);
+      if (MODE === 'copy') {
+        // No ring to wait with: the sendfile engine never runs, and nothing was written.
+        expect(sent).toBeNull();
+        small.sender.write(Buffer.concat([head, medium.subarray(1000, 1000 + 64 * KiB)]));
+      } else {
+        expect(sent).toEqual({ head: head.length, body: 64 * KiB });
+      }
+      expect((await got).sha256).toBe(sha256(Buffer.concat([head, medium.subarray(1000, 1000 + 64 * KiB)])));
+
+      // A peer that does not read: the socket takes part of 5 MiB, the caller writes the rest.
+      const full = await pair();
+      full.receiver.pause();
+      const whole = Buffer.concat([head, medium]);
+      const again = f.sendHeadAndFileNow(full.sender, head, fd, 0, medium.length);
+      let written = 0;
+      if (MODE === 'uring') {
+        expect(again!.head).toBe(head.length);
+        expect(again!.body).toBeGreaterThan(0);
+        expect(again!.body).toBeLessThan(medium.length);
+        written = head.length + again!.body;
+      } else {
+        expect(again).toBeNull();
+      }
+      const rest = receive(full.receiver, whole.length);
+      full.sender.write(whole.subarray(written));
+      full.receiver.resume();
+      expect((await rest).sha256).toBe(sha256(whole));
+      expect(f.stats().sendfile).toMatchObject(MODE === 'uring' ? { immediateSends: 2, immediateBytes: 64 * KiB + again!.body } : { immediateSends: 0, immediateBytes: 0 });
+    } finally {
+      fs.closeSync(fd);
+    }
+    await expectQuiet(f);
+  });
+
   it('reads through a caller-provided fd and leaves it open', async () => {
     const f = newFileSender();
     (await fetchThroughCallerFd(f)).forEach(expectSendfile);

@@ -5,6 +5,7 @@ import { BufferPool } from './buffer-pool.js';
 import { ByteBudget } from './byte-budget.js';
 import { sendByCopy, type CopyEngineContext } from './copy-engine.js';
 import { FileCache, type CacheEntry } from './file-cache.js';
+import type { SentNow } from './head-and-file.js';
 import { HotFiles } from './hot-files.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
 import { PendingWork } from './pending-work.js';
@@ -91,6 +92,25 @@ export class FileSender {
       this.active--;
       this.work.end();
     }
+  }
+
+  /**
+   * For a body the caller also holds in memory and has just read (its pages are cached): writes
+   * `head` and bytes [start, end) of the open file `fileFd` in one synchronous step, by
+   * send(MSG_MORE) and sendfile(2), so the body is not copied in this process. Returns what the
+   * socket took; the caller writes the rest itself (socket.write), in order. null, with nothing
+   * written, when the sendfile engine cannot run (copy backend, no addon, closed) or the socket
+   * cannot take direct writes now (libuv holds bytes for it, TLS, closed). Keep the body small:
+   * the call does not yield the event loop.
+   */
+  sendHeadAndFileNow(socket: net.Socket, head: Uint8Array, fileFd: number, start: number, end: number): SentNow | null {
+    if (this.closePromise) return null;
+    return this.sendfile.sendNow(socket, head, fileFd, start, end);
+  }
+
+  /** Whether sendHeadAndFileNow can run at all (before a caller opens a file for it). */
+  get canSendHeadAndFileNow(): boolean {
+    return !this.closePromise && this.sendfile.canSendNow;
   }
 
   stats(): FileSenderStats {

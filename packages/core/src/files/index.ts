@@ -1,4 +1,5 @@
 export { FileSender } from './file-sender.js';
+export type { SentNow } from './head-and-file.js';
 export {
   DEFAULT_CACHE_BYTES,
   DEFAULT_CACHE_MAX_FILE_BYTES,

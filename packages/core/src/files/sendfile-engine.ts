@@ -2,8 +2,9 @@ import type * as net from 'node:net';
 import * as fs from 'node:fs';
 import { load } from '@zcsend/native';
 import type { Sender } from '../sender.js';
-import { socketEligibility } from '../sockets.js';
+import { refreshIdleTimer, socketEligibility } from '../sockets.js';
 import { fileError } from './file-io.js';
+import { sendHeadAndFileNow, type HeadAndFileSyscalls, type SentNow } from './head-and-file.js';
 import { SendfileTransfer, type SendfileCounters, type SendfileSyscall } from './sendfile-transfer.js';
 import { SocketSlots } from './socket-slots.js';
 import { socketClosed, untilLibuvIdle } from './socket-ready.js';
@@ -22,10 +23,17 @@ export interface SendfileEngineOptions {
   /** The syscall; default the native binding's. null: unavailable. */
   sendfile?: SendfileSyscall | null;
   bytesPerTurn?: number;
+  /** send(2) with MSG_MORE, for sendNow's head; default the native binding's. null: unavailable. */
+  sendMore?: SendMoreSyscall | null;
 }
+
+export type SendMoreSyscall = (fd: number, data: Uint8Array, offset: number, length: number) => number;
 
 export interface SendfileStats extends SendfileCounters {
   activeSends: number;
+  /** sendNow calls that wrote a head and body, and the body bytes they sent by sendfile. */
+  immediateSends: number;
+  immediateBytes: number;
 }
 
 export type SendfileOutcome =
@@ -51,6 +59,10 @@ export class SendfileEngine {
   private readonly bytesPerTurn: number;
   private active = 0;
   private readonly counters: SendfileCounters = { calls: 0, socketWaits: 0, yields: 0 };
+  /** The syscalls of sendNow, sendfile counted; null without the addon. */
+  private readonly immediate: HeadAndFileSyscalls | null;
+  private immediateSends = 0;
+  private immediateBytes = 0;
 
   constructor(
     private readonly sender: Sender,
@@ -58,6 +70,19 @@ export class SendfileEngine {
   ) {
     this.syscall = options.sendfile === undefined ? nativeSendfile() : options.sendfile;
     this.bytesPerTurn = options.bytesPerTurn ?? DEFAULT_SENDFILE_BYTES_PER_TURN;
+    const sendMore = options.sendMore === undefined ? nativeSendMore() : options.sendMore;
+    const sendfile = this.syscall;
+    const counters = this.counters;
+    this.immediate =
+      sendMore && sendfile
+        ? {
+            sendMore,
+            sendfile: (outFd, inFd, offset, count) => {
+              counters.calls++;
+              return sendfile(outFd, inFd, offset, count);
+            },
+          }
+        : null;
   }
 
   /** Why sendfile cannot run with this Sender at all, or null (per-socket reasons come at send time). */
@@ -121,8 +146,28 @@ export class SendfileEngine {
     }
   }
 
+  /**
+   * A head and a small body from an open file, in one synchronous step (see sendHeadAndFileNow):
+   * what the socket took, or null when this engine cannot run (the same conditions as send(), so
+   * the copy backend never uses it) or the socket cannot take direct writes right now.
+   */
+  sendNow(socket: net.Socket, head: Uint8Array, fileFd: number, start: number, end: number): SentNow | null {
+    if (!this.immediate || !this.canSendNow) return null;
+    const sent = sendHeadAndFileNow(this.immediate, socket, head, fileFd, start, end);
+    if (sent !== null && sent.head > 0) {
+      this.immediateSends++;
+      this.immediateBytes += sent.body;
+      if (sent.body > 0) refreshIdleTimer(socket);
+    }
+    return sent;
+  }
+
+  get canSendNow(): boolean {
+    return this.immediate !== null && this.unavailableReason === null;
+  }
+
   stats(): SendfileStats {
-    return { activeSends: this.active, ...this.counters };
+    return { activeSends: this.active, ...this.counters, immediateSends: this.immediateSends, immediateBytes: this.immediateBytes };
   }
 }
 
@@ -140,6 +185,12 @@ function closeQuietly(fd: number): void {
   } catch {
     // Linux releases the descriptor even when close reports an error.
   }
+}
+
+function nativeSendMore(): SendMoreSyscall | null {
+  const { binding } = load();
+  if (!binding || typeof binding.sendMore !== 'function') return null;
+  return (fd, data, offset, length) => binding.sendMore(fd, data, offset, length);
 }
 
 function nativeSendfile(): SendfileSyscall | null {

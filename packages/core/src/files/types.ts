@@ -113,10 +113,11 @@ export interface FileSenderStats {
   splice: { activeSends: number; pipes: number; idlePipes: number; slotsInUse: number; chains: number; socketWaits: number };
   /**
    * The sendfile engine: responses in flight, sendfile(2) calls, waits for a full socket (a ring
-   * POLLOUT on a registered-file slot), times a response yielded the event loop, and how many
-   * file versions `auto` currently counts as hot (sent whole recently).
+   * POLLOUT on a registered-file slot), times a response yielded the event loop, how many file
+   * versions `auto` currently counts as hot (sent whole recently), and the heads with bodies
+   * written in one step by sendHeadAndFileNow with the body bytes it sent.
    */
-  sendfile: { activeSends: number; calls: number; socketWaits: number; yields: number; hotFiles: number };
+  sendfile: { activeSends: number; calls: number; socketWaits: number; yields: number; hotFiles: number; immediateSends: number; immediateBytes: number };
   byEngine: Record<FileEngineName, { sends: number; bytes: number }>;
   fallbacks: Partial<Record<FileFallbackReason, number>>;
   /** sendFile calls that rejected. */
