@@ -329,7 +329,7 @@ class FastConnection {
       lane.options.onResponse({ socket, method: head.method, target: head.target, minor: head.minor, status: plan.status, bodyBytes, ms: performance.now() - started, complete });
 
     if (plan.file === null) {
-      const flushed = socket.write(lane.response(plan, true, keepAlive));
+      const flushed = this.writeWhole(plan, keepAlive);
       if (plan.body !== null) lane.options.statics.noteFastBody('inline');
       report(true);
       if (this.last) return void socket.end();
@@ -353,6 +353,26 @@ class FastConnection {
         this.bodyDone(false, report);
       },
     );
+  }
+
+  /**
+   * A response with its body from memory (or none). A large enough body goes by sendfile from the
+   * file held open for it, after its head (send with MSG_MORE): no copy of the body. Whatever the
+   * socket does not take at once, and every other response, is one write.
+   */
+  private writeWhole(plan: FastPlan, keepAlive: boolean): boolean {
+    const { lane, socket } = this;
+    const body = plan.body;
+    if (body !== null && lane.options.fileSender.canSendHeadAndFileNow) {
+      const fd = lane.options.statics.inlineFileFd(plan.rep);
+      if (fd >= 0) {
+        const head = lane.response(plan, false, keepAlive);
+        const sent = lane.options.fileSender.sendHeadAndFileNow(socket, head, fd, 0, body.length);
+        if (sent !== null && sent.head === head.length) return sent.body === body.length || socket.write(body.subarray(sent.body));
+        if (sent !== null && sent.head > 0) return socket.write(Buffer.concat([head.subarray(sent.head), body]));
+      }
+    }
+    return socket.write(lane.response(plan, true, keepAlive));
   }
 
   private bodyDone(ok: boolean, report: (complete: boolean) => void): void {

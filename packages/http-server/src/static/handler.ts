@@ -20,6 +20,8 @@ export interface StaticStats {
   entries: number;
   /** Bytes of small files held in memory and written with their headers. */
   inlineBytes: number;
+  /** Files held open so the fast path can send those bodies by sendfile (no copy). */
+  inlineFiles: number;
   responses: {
     /** Bodies written from memory with the headers (small files, multipart of small files). */
     inline: number;
@@ -59,6 +61,8 @@ export interface FastPlan {
   body: Buffer | null;
   /** A body too large to keep in memory: sent by the FileSender. */
   file: Representation | null;
+  /** The representation answered (for `body`, its open file: StaticServer.inlineFileFd). */
+  rep: Representation;
 }
 
 /** The request as the fast path read it. */
@@ -163,18 +167,24 @@ class StaticServer {
     if (pre === 'failed') return null;
     if (pre === 'not-modified') {
       const key = rep.notModifiedHeaders;
-      return { status: 304, head: renderHead(304, key), key, body: null, file: null };
+      return { status: 304, head: renderHead(304, key), key, body: null, file: null, rep };
     }
     const key = rep.fullHeaders;
     const head = renderHead(200, key);
-    if (req.method === 'HEAD' || rep.size === 0) return { status: 200, head, key, body: null, file: null };
-    return rep.inline ? { status: 200, head, key, body: rep.inline, file: null } : { status: 200, head, key, body: null, file: rep };
+    if (req.method === 'HEAD' || rep.size === 0) return { status: 200, head, key, body: null, file: null, rep };
+    return rep.inline ? { status: 200, head, key, body: rep.inline, file: null, rep } : { status: 200, head, key, body: null, file: rep, rep };
+  }
+
+  /** The open file behind an inline body, for sending it by sendfile; -1 when there is none. */
+  inlineFileFd(rep: Representation): number {
+    return this.resolver.inlineFileFd(rep);
   }
 
   stats(): StaticStats {
     return {
       entries: this.resolver.size,
       inlineBytes: this.resolver.inlineCacheBytes,
+      inlineFiles: this.resolver.openInlineFiles,
       responses: { ...this.counts },
       files: this.fileSender.stats(),
     };

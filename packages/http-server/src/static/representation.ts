@@ -25,6 +25,13 @@ export interface Representation {
   notModifiedHeaders: string[];
   /** The bytes themselves for small files (written with the headers in one go), else null. */
   inline: Buffer | null;
+  /**
+   * This version of the file held open, so the fast path can send `inline` by sendfile instead
+   * of copying it: null until first asked for (Resolver.inlineFileFd), -1 when not available
+   * (small body, cap reached, file changed, released). Closed by the Resolver when the
+   * representation leaves its cache.
+   */
+  inlineFd: number | null;
 }
 
 export interface HeaderPolicy {
@@ -84,5 +91,6 @@ export function makeRepresentation(
     rangeHeaders,
     notModifiedHeaders: [...validators, ...negotiation, ...policy.common],
     inline,
+    inlineFd: inline ? null : -1,
   };
 }
