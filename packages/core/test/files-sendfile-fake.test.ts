@@ -254,6 +254,30 @@ describe('sendNow: a head and a small body in one synchronous step (scripted sys
     await sender.close();
   });
 
+  it('send() with a head: head and the first turn in one step, then the rest after a yield, from the exact offset', async () => {
+    const { factory, ring } = FakeRing.factory();
+    const sender = new Sender({ ring: factory });
+    const sys = scriptedSendfile([]);
+    const more = scriptedSendMore([]);
+    const engine = new SendfileEngine(sender, { sendfile: sys.syscall, sendMore: more.syscall, bytesPerTurn: 64 * KiB });
+    const sock = await socket();
+    expect(await engine.send(sock, file, 100, 200_100, head)).toEqual({ bytes: 200_000, fallback: null });
+    expect(more.calls.length).toBe(1);
+    // One turn's worth with the head; the transfer's first turn is already spent, so it yields first.
+    expect(sys.calls.map((c) => [c.offset, c.count])).toEqual([
+      [100, 64 * KiB],
+      [100 + 64 * KiB, 64 * KiB],
+      [100 + 128 * KiB, 64 * KiB],
+      [100 + 192 * KiB, 200_000 - 192 * KiB],
+    ]);
+    expect(engine.stats()).toMatchObject({ yields: 3, immediateSends: 1, immediateBytes: 64 * KiB });
+    expect(ring().submitted().length).toBe(0);
+    // A body that fits the first turn is done without a transfer at all.
+    expect(await engine.send(sock, file, 0, 1000, head)).toEqual({ bytes: 1000, fallback: null });
+    expect(engine.stats()).toMatchObject({ yields: 3, immediateSends: 2 });
+    await sender.close();
+  });
+
   it('writes nothing (null) while libuv holds bytes for the socket, once it is destroyed, or without the syscalls', async () => {
     const { engine, more, sender } = setupNow([], []);
     const sock = await socket();

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FileSender, Sender, ZcSendError, type FileRef, type FileSenderOptions } from '../src/index.js';
+import { FileSender, Sender, ZcSendError, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
 import { MODE, URING, randomBytes, receive, sha256, waitFor } from './helpers.js';
 import { fileFixtures, openFds, writeSparseFile } from './file-fixtures.js';
 
@@ -111,6 +111,32 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
       if (engine === 'copy') expect(f.sender.stats().fixedOpsSubmitted).toBe(0);
       await expectQuiet(f);
       expect(f.stats().cache).toMatchObject({ entries: 0, bytes: 0 });
+    });
+  }
+
+  for (const engine of ['copy', 'zc-cache', 'splice', 'sendfile', 'auto'] as const) {
+    it(`engine ${engine}: a head passed to sendFile goes first, each response byte-exact, also to a reader that starts late`, async () => {
+      const f = newFileSender({ engine });
+      const { sender: sock, receiver } = await pair();
+      const head = (n: number) => Buffer.from(`HTTP/1.1 200 OK\r\nX-Response: ${n}\r\n\r\n`, 'latin1');
+      const plan: Array<[number, number]> = [[0, medium.length], [0, medium.length], [5, 70_000], [100, 100], [0, small.length]];
+      const expected = plan.map(([s, e], i) => Buffer.concat([head(i), (i === 4 ? small : medium).subarray(s, e)]));
+      const total = expected.reduce((n, b) => n + b.length, 0);
+      // Paused for the first response: the socket fills part-way through the body (or the head).
+      receiver.pause();
+      const received = receive(receiver, total);
+      setTimeout(() => receiver.resume(), 50);
+      const results: FileSendResult[] = [];
+      for (const [i, [s, e]] of plan.entries()) results.push(await f.sendFile(sock, i === 4 ? smallRef : mediumRef, s, e, { head: head(i) }));
+      expect(results.map((r) => r.bytes)).toEqual(plan.map(([s, e]) => e - s));
+      const got = await received;
+      expect(got.bytes).toBe(total);
+      expect(got.sha256).toBe(sha256(...expected));
+      // With a ring, sendfile (forced, or auto once the file is hot) sent heads with the body.
+      const immediate = f.stats().sendfile.immediateSends;
+      if (MODE === 'uring' && (engine === 'sendfile' || engine === 'auto')) expect(immediate).toBeGreaterThan(0);
+      else expect(immediate).toBe(0);
+      await expectQuiet(f);
     });
   }
 
@@ -346,6 +372,8 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
     expect(await code(f.sendFile(sock, smallRef, 0.5, 5))).toBe('ZCSEND_ERR_INVALID_ARG');
     expect(await code(f.sendFile({} as never, smallRef, 0, 5))).toBe('ZCSEND_ERR_INVALID_ARG');
     expect(await code(f.sendFile(sock, { path: 'x' } as never, 0, 0))).toBe('ZCSEND_ERR_INVALID_ARG');
+    expect(await code(f.sendFile(sock, smallRef, 0, 5, { head: 'HTTP/1.1 200 OK' as never }))).toBe('ZCSEND_ERR_INVALID_ARG');
+    expect(await code(f.sendFile(sock, smallRef, 0, 5, null as never))).toBe('ZCSEND_ERR_INVALID_ARG');
 
     for (const g of engines) {
       const missing: FileRef = { path: path.join(dir(), 'missing'), stat: smallRef.stat };

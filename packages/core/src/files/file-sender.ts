@@ -12,7 +12,7 @@ import { PendingWork } from './pending-work.js';
 import { RepeatTracker } from './repeat-tracker.js';
 import { SendfileEngine } from './sendfile-engine.js';
 import { SpliceEngine } from './splice-engine.js';
-import type { FileEngineName, FileFallbackReason, FileRef, FileSenderOptions, FileSenderStats, FileSendResult } from './types.js';
+import type { FileEngineName, FileFallbackReason, FileRef, FileSenderOptions, FileSenderStats, FileSendResult, SendFileOptions } from './types.js';
 
 interface Plan {
   engine: FileEngineName;
@@ -60,21 +60,26 @@ export class FileSender {
   }
 
   /**
-   * Sends bytes [start, end) of `file` on `socket`; resolves once every byte was accepted.
+   * Sends bytes [start, end) of `file` on `socket` (after `options.head`, if given: see
+   * SendFileOptions); resolves once every byte was accepted.
    * On rejection (a ZcSendError) the body is incomplete: the caller must destroy the socket if
    * the Sender has not already.
    */
-  async sendFile(socket: net.Socket, file: FileRef, start: number, end: number): Promise<FileSendResult> {
+  async sendFile(socket: net.Socket, file: FileRef, start: number, end: number, options: SendFileOptions = {}): Promise<FileSendResult> {
     validate(socket, file, start, end);
+    const head = headOption(options);
     if (this.closePromise) throw new ZcSendError('ZCSEND_ERR_SENDER_CLOSED', 'the file sender is closed');
     if (socket.destroyed || !socket.writable) throw new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket is closed or no longer writable');
-    if (start === end) return { bytes: 0, engine: this.options.engine === 'zc-cache' ? 'zc-cache' : 'copy', cacheHit: false, fallbackReason: null };
+    if (start === end) {
+      if (head) socket.write(head);
+      return { bytes: 0, engine: this.options.engine === 'zc-cache' ? 'zc-cache' : 'copy', cacheHit: false, fallbackReason: null };
+    }
     const plan = this.plan(file);
 
     this.active++;
     this.work.begin();
     try {
-      const result = await this.run(plan, socket, file, start, end);
+      const result = await this.run(plan, socket, file, start, end, head);
       if (result.fallbackReason) this.fallbacks[result.fallbackReason] = (this.fallbacks[result.fallbackReason] ?? 0) + 1;
       const counts = this.byEngine[result.engine];
       counts.sends++;
@@ -188,11 +193,13 @@ export class FileSender {
     }
   }
 
-  private async run(plan: Plan, socket: net.Socket, file: FileRef, start: number, end: number): Promise<FileSendResult> {
+  private async run(plan: Plan, socket: net.Socket, file: FileRef, start: number, end: number, head: Uint8Array | null): Promise<FileSendResult> {
     let result: FileSendResult | null = null;
     let copyFrom = start;
+    // Only sendfile sends a head with the body; the other engines wait for libuv to write it.
+    if (head && plan.engine !== 'sendfile') socket.write(head);
     if (plan.engine === 'sendfile') {
-      const outcome = await this.sendfile.send(socket, file, start, end);
+      const outcome = await this.sendfile.send(socket, file, start, end, head ?? undefined);
       if (!outcome.fallback) {
         result = { bytes: outcome.bytes, engine: 'sendfile', cacheHit: false, fallbackReason: null };
       } else {
@@ -245,6 +252,14 @@ export class FileSender {
     this.work.untilReleased(handle.released, () => this.cache.release(entry));
     return handle.sent;
   }
+}
+
+function headOption(options: SendFileOptions): Uint8Array | null {
+  if (typeof options !== 'object' || options === null) invalidArg('options must be an object');
+  const { head } = options;
+  if (head === undefined || head === null) return null;
+  if (!(head instanceof Uint8Array)) invalidArg('options.head must be a Buffer or Uint8Array');
+  return head.length > 0 ? head : null;
 }
 
 function invalidArg(message: string): never {

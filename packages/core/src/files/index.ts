@@ -14,5 +14,6 @@ export type {
   FileSenderOptions,
   FileSenderStats,
   FileSendResult,
+  SendFileOptions,
   FileVersion,
 } from './types.js';

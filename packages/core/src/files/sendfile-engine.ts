@@ -102,10 +102,15 @@ export class SendfileEngine {
   /**
    * Sends [start, end) of the file on the socket. Resolves once every byte was accepted, or with
    * a fallback (nothing or a prefix sent) when sendfile cannot serve. Rejects with a ZcSendError
-   * when the send failed part-way (the body is then incomplete).
+   * when the send failed part-way (the body is then incomplete). `head`, when given, is on the
+   * socket before any body byte in every outcome but a rejection: sent with the first bytes
+   * (sendNow) where it can be, else written through libuv.
    */
-  async send(socket: net.Socket, file: FileRef, start: number, end: number): Promise<SendfileOutcome> {
-    const fallback = (reason: FileFallbackReason, resumeAt = start): SendfileOutcome => ({ bytes: resumeAt - start, fallback: { reason, resumeAt } });
+  async send(socket: net.Socket, file: FileRef, start: number, end: number, head?: Uint8Array): Promise<SendfileOutcome> {
+    const fallback = (reason: FileFallbackReason, resumeAt = start): SendfileOutcome => {
+      if (head) socket.write(head);
+      return { bytes: resumeAt - start, fallback: { reason, resumeAt } };
+    };
     if (this.unavailableReason !== null) return fallback('sendfile-unavailable');
     if (socketEligibility(socket).reason) return fallback('socket-ineligible');
     const raw = this.sender.ringOps()!;
@@ -117,6 +122,15 @@ export class SendfileEngine {
       // Synchronously, like the sends: the file was just sent (or the caller forced this engine),
       // so its path and inode are cached, and a threadpool round trip would cost more than the call.
       if (opened) fileFd = openSync(file.path);
+      let from = start;
+      if (head) {
+        // The head and the first turn's bytes in one step: they share segments, and a body that
+        // fits the socket is out before this returns.
+        const sent = this.sendNow(socket, head, fileFd, start, Math.min(end, start + this.bytesPerTurn));
+        if (sent === null || sent.head < head.length) socket.write(sent === null ? head : head.subarray(sent.head));
+        else from += sent.body;
+        if (from === end) return { bytes: end - start, fallback: null };
+      }
       await untilLibuvIdle(socket);
       const transfer = new SendfileTransfer({
         syscall: this.syscall!,
@@ -125,16 +139,17 @@ export class SendfileEngine {
         socket,
         fileFd,
         path: file.path,
-        start,
+        start: from,
         end,
         bytesPerTurn: this.bytesPerTurn,
+        turnUsed: from - start,
         counters: this.counters,
       });
       const onClose = (): void => transfer.abort(socketClosed());
       socket.once('close', onClose);
       try {
         const result = await transfer.run();
-        if (result.resumeAt !== null) return fallback(result.reason, result.resumeAt);
+        if (result.resumeAt !== null) return { bytes: result.resumeAt - start, fallback: { reason: result.reason, resumeAt: result.resumeAt } };
         return { bytes: end - start, fallback: null };
       } finally {
         socket.off('close', onClose);

@@ -36,6 +36,8 @@ export interface SendfileParams {
   start: number;
   end: number;
   bytesPerTurn: number;
+  /** Bytes already sent in this event-loop turn before the transfer starts (its first turn is shorter). */
+  turnUsed?: number;
   counters: SendfileCounters;
 }
 
@@ -63,6 +65,7 @@ export class SendfileTransfer {
 
   constructor(private readonly p: SendfileParams) {
     this.offset = p.start;
+    this.turn = Math.min(p.turnUsed ?? 0, p.bytesPerTurn);
   }
 
   get sent(): number {
@@ -94,6 +97,7 @@ export class SendfileTransfer {
     const { syscall, socket, fileFd, end, bytesPerTurn, counters } = this.p;
     while (this.offset < end) {
       if (this.closed) return this.fail(this.closed);
+      if (this.turn >= bytesPerTurn) return this.yieldTurn();
       // Checked and used in one synchronous step: the fd is this socket's for the call.
       const fd = currentFd(socket);
       if (fd < 0 || !socket.writable) return this.fail(socketClosed());
@@ -103,7 +107,6 @@ export class SendfileTransfer {
         this.offset += res;
         this.turn += res;
         refreshIdleTimer(socket);
-        if (this.turn >= bytesPerTurn && this.offset < end) return this.yieldTurn();
         continue;
       }
       if (res === 0) return this.fail(fileTruncated(this.p.path, this.offset));

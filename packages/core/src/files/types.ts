@@ -44,6 +44,17 @@ export interface FileRef {
   fd?: number;
 }
 
+export interface SendFileOptions {
+  /**
+   * Bytes to put on the socket before the body, e.g. the HTTP response head (instead of writing
+   * it first and waiting for libuv). The sendfile engine sends it with send(MSG_MORE) and the
+   * first body bytes in one synchronous step, so they share segments and a body the socket takes
+   * at once is out before sendFile's first await; the other engines write it through the socket
+   * first. On rejection it may or may not have been written (the connection is broken anyway).
+   */
+  head?: Uint8Array;
+}
+
 /** Why a response did not use the engine asked for (or the one `auto` preferred). */
 export type FileFallbackReason =
   /** Splice cannot run here: copy backend (no ring), native addon missing, Sender closed, or the kernel refused a registered-file table. */

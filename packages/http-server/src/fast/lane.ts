@@ -340,8 +340,9 @@ class FastConnection {
     const rep = plan.file;
     this.busy = true;
     this.armTimeout();
-    socket.write(lane.response(plan, false, keepAlive));
-    sendRange(lane.options.fileSender, socket, { path: rep.fsPath, stat: rep.stat }, { start: 0, end: rep.size }).then(
+    // The head goes with the body's first bytes (one step, shared segments, where sendfile runs).
+    const responseHead = lane.response(plan, false, keepAlive);
+    sendRange(lane.options.fileSender, socket, { path: rep.fsPath, stat: rep.stat }, { start: 0, end: rep.size }, responseHead).then(
       () => {
         lane.options.statics.noteFastBody('fileSender');
         this.bodyDone(true, report);

@@ -102,12 +102,15 @@ export async function sendFileBody(
   return { ok: true, bytes, engine };
 }
 
-/** One range of a file on the raw socket, once libuv has written what it holds for it (the head). */
-export async function sendRange(fileSender: FileSender, socket: net.Socket, file: { path: string; stat: fs.Stats }, range: ByteRange): Promise<FileSendResult> {
+/**
+ * One range of a file on the raw socket, once libuv has written what it holds for it; `head`
+ * (the response head, not yet written) goes with the first bytes of the body.
+ */
+export async function sendRange(fileSender: FileSender, socket: net.Socket, file: { path: string; stat: fs.Stats }, range: ByteRange, head?: Buffer): Promise<FileSendResult> {
   // The Sender also waits for libuv; waiting here covers engines that write without it.
   const idle = whenLibuvIdle(socket);
   if (idle) await idle;
-  return fileSender.sendFile(socket, file, range.start, range.end);
+  return fileSender.sendFile(socket, file, range.start, range.end, { head });
 }
 
 function writeRaw(socket: net.Socket, data: Buffer): Promise<void> {
