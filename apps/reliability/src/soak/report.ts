@@ -9,7 +9,7 @@ export function summary(r: ScenarioResult): string {
   const lines = [
     `${r.passed ? 'PASS' : 'FAIL'} ${r.server}${r.engine ? ` --engine ${r.engine}` : ''} / ${r.mode} (${r.backend}) seed ${r.seed}: ${r.requests.planned} requests over ${r.config.connections} connections in ${r.seconds.toFixed(1)} s (server CPU ${r.serverCpuSeconds.toFixed(1)} s)`,
     `  completed ${r.requests.completed}, aborted ${r.requests.aborted}, stalled ${r.requests.stalled}, ranges ${r.requests.ranges}, retried ${r.requests.retried}; ${(r.bodyBytesVerified / 2 ** 30).toFixed(2)} GiB verified`,
-    `  rss start ${mib(r.rss.start)}, first-half peak ${mib(r.rss.firstHalfPeak)}, second-half peak ${mib(r.rss.secondHalfPeak)} (${r.rss.secondHalfGrowthPct.toFixed(1)}%), after quiesce ${mib(r.rss.afterQuiesce)}`,
+    `  rss start ${mib(r.rss.start)}, warm-up peak ${mib(r.rss.warmUpPeak)}, early peak ${mib(r.rss.earlyPeak)}, late peak ${mib(r.rss.latePeak)} (${r.rss.lateGrowthPct.toFixed(1)}%), after quiesce ${mib(r.rss.afterQuiesce)}`,
     `  fds baseline ${r.fds.baseline}, peak ${r.fds.peak}, after ${r.fds.afterQuiesce}`,
   ];
   if (r.senderAfter) {
