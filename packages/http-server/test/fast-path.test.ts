@@ -134,6 +134,28 @@ describe(`fast path vs node:http (${MODE})`, () => {
     await same([get('/small.txt', 'If-None-Match: "nope"\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n')], 1);
   });
 
+  it('answers single ranges itself (inline and file bodies, If-Range, HEAD), byte-identical to node:http', async () => {
+    const before = fast.fileServer.stats().http.fastPath;
+    const a = await same([get('/small.txt', 'Range: bytes=0-9\r\n') + get('/large.bin', 'Range: bytes=1000-2000999\r\n') + get('/large.bin', 'Range: bytes=-100\r\n')], 3);
+    const parser = new ResponseParser();
+    parser.push(a.raw);
+    expect(parser.responses.map((r) => r.status)).toEqual([206, 206, 206]);
+    expect(parser.responses[0]!.body).toEqual(tree.files['small.txt']!.subarray(0, 10));
+    expect(sha256(parser.responses[1]!.body)).toBe(sha256(tree.files['large.bin']!.subarray(1000, 2001000)));
+    expect(parser.responses[2]!.body).toEqual(tree.files['large.bin']!.subarray(-100));
+    await same([get('/medium.bin', 'Range: bytes=100-\r\n'), get('/small.txt', 'Range: bytes=0-0\r\n', '1.1', 'HEAD')], 2, [false, true]);
+    // If-Range: a validator that no longer names this version gets the whole file; another unit is ignored.
+    await same([get('/small.txt', 'Range: bytes=0-9\r\nIf-Range: "x"\r\n') + get('/small.txt', 'Range: items=0-1\r\n')], 2);
+    await same([get('/small.txt', 'Range: bytes=0-9\r\nIf-Range: Thu, 01 Jan 1970 00:00:00 GMT\r\n')], 1);
+    // A validator that still names it: the range applies.
+    const etag = parser.responses[0]!.headers['etag']!;
+    const held = await same([get('/small.txt', `Range: bytes=3-6\r\nIf-Range: ${etag}\r\n`)], 1);
+    expect(held.raw.toString('latin1')).toMatch(/^HTTP\/1\.1 206 /);
+    const after = fast.fileServer.stats().http.fastPath;
+    expect(after.responses - before.responses).toBe(9);
+    expect(after.handovers).toBe(before.handovers);
+  });
+
   it('follows node:http on connection persistence: HTTP/1.0, keep-alive, Connection: close', async () => {
     expect((await same([get('/small.txt', '', '1.0')], 1)).closed).toBe(true);
     expect((await same([get('/small.txt', 'Connection: keep-alive\r\n', '1.0')], 1)).closed).toBe(false);
@@ -184,9 +206,10 @@ describe(`fast path vs node:http (${MODE})`, () => {
   it('hands everything else to node:http, with node:http\'s answer', async () => {
     const before = fast.fileServer.stats().http.fastPath.handovers;
     const cases: Array<[string, number, boolean[]?]> = [
-      [get('/small.txt', 'Range: bytes=0-9\r\n'), 1],
+      [get('/small.txt', 'Range: bytes=0-9,20-29\r\n'), 1],
       [get('/large.bin', 'Range: bytes=0-9,20-29\r\n'), 1],
-      [get('/small.txt', 'Range: bytes=0-9\r\nIf-Range: "x"\r\n'), 1],
+      [get('/small.txt', 'Range: bytes=5000-\r\n'), 1],
+      [get('/small.txt', 'Range: bytes=0-1\r\nRange: bytes=2-3\r\n'), 1],
       [get('/small.txt', 'If-Match: "nope"\r\n'), 1],
       [get('/small.txt', 'If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n'), 1],
       [get('/sub'), 1],
@@ -272,7 +295,7 @@ describe(`fast path vs node:http (${MODE})`, () => {
   it('hands over in the middle of a pipelined connection, across packets, keeping the order', async () => {
     const chunks = [
       get('/small.txt') + get('/data.json'),
-      get('/small.txt', 'Range: bytes=2-5\r\n') + get('/index.html').slice(0, 10),
+      get('/small.txt', 'Range: bytes=2-5,8-9\r\n') + get('/index.html').slice(0, 10),
       get('/index.html').slice(10) + get('/medium.bin'),
       get('/small.txt', '', '1.1', 'HEAD'),
     ];
@@ -280,7 +303,7 @@ describe(`fast path vs node:http (${MODE})`, () => {
     expect(a.closed).toBe(false);
     // A pipelining flood (over 64 KiB of heads) behind a FileSender body pauses reading; the hand-over
     // happens while paused, with the flood's rest still to be read.
-    const flood = get('/large.bin') + get('/data.json').repeat(3000) + get('/small.txt', 'Range: bytes=0-3\r\n') + get('/index.html').repeat(300);
+    const flood = get('/large.bin') + get('/data.json').repeat(3000) + get('/small.txt', 'Range: bytes=0-3,5-6\r\n') + get('/index.html').repeat(300);
     const b = await same([flood], 3302);
     expect(b.count).toBe(3302);
     // A head split across packets, on the fast path.
@@ -434,6 +457,14 @@ describe(`fast path vs node:http (${MODE})`, () => {
       expect(after.files.sendfile.immediateSends).toBe(0);
       expect(after.static.inlineFiles).toBe(0);
     }
+
+    // Single ranges of an inline body: a large one by sendfile from its offset, a small one copied.
+    const mark = fast.fileServer.stats().files.sendfile.immediateSends;
+    const ranged = await same([get('/mid/a.bin', 'Range: bytes=100-40099\r\n') + get('/mid/a.bin', 'Range: bytes=-5\r\n')], 2);
+    const rangedParser = new ResponseParser();
+    rangedParser.push(ranged.raw);
+    expect(rangedParser.responses.map((r) => [r.status, sha256(r.body)])).toEqual([[206, sha256(a.subarray(100, 40100))], [206, sha256(a.subarray(-5))]]);
+    expect(fast.fileServer.stats().files.sendfile.immediateSends - mark).toBe(URING ? 1 : 0);
 
     // 160 pipelined 64 KiB responses to a client that reads nothing for a while: the socket fills
     // part-way through a body, whose rest then goes through libuv, in order.

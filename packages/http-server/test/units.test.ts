@@ -119,7 +119,7 @@ describe('readRequestHead (the fast path reads only plain GET/HEAD heads)', () =
       'GET / HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n',
       'GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n',
       'GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n',
-      'GET / HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\nrange: bytes=2-3\r\n\r\n',
       'GET / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n',
       'GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n\r\n',
       'GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n',

@@ -8,6 +8,7 @@ import type * as net from 'node:net';
 import type { FileSender } from '@zcsend/core';
 import { sendRange } from '../static/file-body.js';
 import type { FastPlan, StaticServer } from '../static/handler.js';
+import { INLINE_SENDFILE_MIN_BYTES } from '../static/resolver.js';
 import { MAX_HEAD_BYTES, readRequestHead, type RequestHead } from './request-head.js';
 
 /** One response of the fast path, for the access log and the counters. */
@@ -141,6 +142,7 @@ export class FastLane {
     }
     const body = withBody ? plan.body : null;
     if (!keepAlive) return this.build(plan.head, body, 'Connection: close\r\n');
+    if (plan.key === null) return this.build(plan.head, body, this.keepAliveLines); // this request's own head (206)
     const cache = body !== null ? this.withBody : this.headOnly;
     let whole = cache.get(plan.key);
     if (whole === undefined) {
@@ -324,7 +326,7 @@ class FastConnection {
     this.served++;
     lane.responded();
     lane.options.onRequest();
-    const bodyBytes = head.method === 'HEAD' || plan.status === 304 ? null : (plan.file?.size ?? plan.body?.length ?? 0);
+    const bodyBytes = head.method === 'HEAD' || plan.status === 304 ? null : plan.end - plan.start;
     const report = (complete: boolean) =>
       lane.options.onResponse({ socket, method: head.method, target: head.target, minor: head.minor, status: plan.status, bodyBytes, ms: performance.now() - started, complete });
 
@@ -342,7 +344,7 @@ class FastConnection {
     this.armTimeout();
     // The head goes with the body's first bytes (one step, shared segments, where sendfile runs).
     const responseHead = lane.response(plan, false, keepAlive);
-    sendRange(lane.options.fileSender, socket, { path: rep.fsPath, stat: rep.stat }, { start: 0, end: rep.size }, responseHead).then(
+    sendRange(lane.options.fileSender, socket, { path: rep.fsPath, stat: rep.stat }, { start: plan.start, end: plan.end }, responseHead).then(
       () => {
         lane.options.statics.noteFastBody('fileSender');
         this.bodyDone(true, report);
@@ -364,11 +366,11 @@ class FastConnection {
   private writeWhole(plan: FastPlan, keepAlive: boolean): boolean {
     const { lane, socket } = this;
     const body = plan.body;
-    if (body !== null && lane.options.fileSender.canSendHeadAndFileNow) {
+    if (body !== null && body.length >= INLINE_SENDFILE_MIN_BYTES && lane.options.fileSender.canSendHeadAndFileNow) {
       const fd = lane.options.statics.inlineFileFd(plan.rep);
       if (fd >= 0) {
         const head = lane.response(plan, false, keepAlive);
-        const sent = lane.options.fileSender.sendHeadAndFileNow(socket, head, fd, 0, body.length);
+        const sent = lane.options.fileSender.sendHeadAndFileNow(socket, head, fd, plan.start, plan.start + body.length);
         if (sent !== null && sent.head === head.length) return sent.body === body.length || socket.write(body.subarray(sent.body));
         if (sent !== null && sent.head > 0) return socket.write(Buffer.concat([head.subarray(sent.head), body]));
       }

@@ -20,6 +20,8 @@ export interface FastHeaders {
   'if-none-match'?: string;
   'if-modified-since'?: string;
   'if-unmodified-since'?: string;
+  range?: string;
+  'if-range'?: string;
 }
 
 export interface RequestHead {
@@ -86,8 +88,8 @@ const KNOWN = new Map<string, Kind>([
   ['transfer-encoding', Kind.Decline],
   ['expect', Kind.Decline],
   ['upgrade', Kind.Decline],
-  ['range', Kind.Decline],
-  ['if-range', Kind.Decline],
+  ['range', Kind.Keep],
+  ['if-range', Kind.Keep],
   ['http2-settings', Kind.Decline],
 ]);
 const LONGEST_KNOWN = 19;

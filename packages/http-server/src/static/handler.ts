@@ -52,17 +52,19 @@ const LISTING_HEADERS = ['Content-Type', 'text/html; charset=utf-8', 'Cache-Cont
  * file, with its status line and headers already rendered (Date and connection headers excepted).
  */
 export interface FastPlan {
-  status: 200 | 304;
+  status: 200 | 206 | 304;
   /** Status line and header lines, each ending in CRLF; the caller adds Date, Connection and the blank line. */
   head: string;
-  /** Identifies `head` (same object for the same representation and status): a cheap cache key. */
-  key: object;
+  /** Identifies `head` (same object for the same representation and status): a cheap cache key; null when the head is this request's own (206). */
+  key: object | null;
   /** The body from memory, or null (HEAD, 304, empty file, or a body to send from `file`). */
   body: Buffer | null;
-  /** A body too large to keep in memory: sent by the FileSender. */
+  /** A body too large to keep in memory: bytes [start, end) of it sent by the FileSender. */
   file: Representation | null;
   /** The representation answered (for `body`, its open file: StaticServer.inlineFileFd). */
   rep: Representation;
+  start: number;
+  end: number;
 }
 
 /** The request as the fast path read it. */
@@ -72,15 +74,20 @@ export interface FastRequest {
   headers: FastHeaders;
 }
 
-const STATUS_LINE = { 200: 'HTTP/1.1 200 OK\r\n', 304: 'HTTP/1.1 304 Not Modified\r\n' } as const;
+const STATUS_LINE = { 200: 'HTTP/1.1 200 OK\r\n', 206: 'HTTP/1.1 206 Partial Content\r\n', 304: 'HTTP/1.1 304 Not Modified\r\n' } as const;
 /** Rendered heads, keyed by a representation's (immutable) header list; 200 and 304 use different lists. */
 const renderedHeads = new WeakMap<readonly string[], string>();
+
+function headLines(status: 200 | 206 | 304, headers: readonly string[]): string {
+  let text: string = STATUS_LINE[status];
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return text;
+}
 
 function renderHead(status: 200 | 304, headers: readonly string[]): string {
   let text = renderedHeads.get(headers);
   if (text === undefined) {
-    text = STATUS_LINE[status];
-    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    text = headLines(status, headers);
     renderedHeads.set(headers, text);
   }
   return text;
@@ -167,12 +174,25 @@ class StaticServer {
     if (pre === 'failed') return null;
     if (pre === 'not-modified') {
       const key = rep.notModifiedHeaders;
-      return { status: 304, head: renderHead(304, key), key, body: null, file: null, rep };
+      return { status: 304, head: renderHead(304, key), key, body: null, file: null, rep, start: 0, end: 0 };
     }
+    const decision = decideRange(req.headers.range, req.headers['if-range'], rep);
+    if (decision.kind === 'single') {
+      // Same headers, in the same order, as serveFile's single-range answer.
+      const { start, end } = decision.range;
+      const head = headLines(206, ['Content-Type', rep.contentType, 'Content-Length', String(end - start), 'Content-Range', contentRange(decision.range, rep.size), ...rep.rangeHeaders]);
+      if (req.method === 'HEAD') return { status: 206, head, key: null, body: null, file: null, rep, start, end };
+      if (rep.inline) return { status: 206, head, key: null, body: rep.inline.subarray(start, end), file: null, rep, start, end };
+      return { status: 206, head, key: null, body: null, file: rep, rep, start, end };
+    }
+    if (decision.kind !== 'full') return null; // several ranges, or none satisfiable: node:http's path
     const key = rep.fullHeaders;
     const head = renderHead(200, key);
-    if (req.method === 'HEAD' || rep.size === 0) return { status: 200, head, key, body: null, file: null, rep };
-    return rep.inline ? { status: 200, head, key, body: rep.inline, file: null, rep } : { status: 200, head, key, body: null, file: rep, rep };
+    const size = rep.size;
+    if (req.method === 'HEAD' || size === 0) return { status: 200, head, key, body: null, file: null, rep, start: 0, end: size };
+    return rep.inline
+      ? { status: 200, head, key, body: rep.inline, file: null, rep, start: 0, end: size }
+      : { status: 200, head, key, body: null, file: rep, rep, start: 0, end: size };
   }
 
   /** The open file behind an inline body, for sending it by sendfile; -1 when there is none. */
