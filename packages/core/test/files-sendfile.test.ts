@@ -135,6 +135,44 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
     await expectQuiet(f);
   });
 
+  it('sendHeadAndFileNow refuses bad arguments with ZCSEND_ERR_INVALID_ARG before writing anything (no corked head)', async () => {
+    const f = newFileSender();
+    const fd = fs.openSync(mediumRef.path, 'r');
+    try {
+      const head = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', 'latin1');
+      const { sender: sock, receiver } = await pair();
+      const bad: Array<() => unknown> = [
+        () => f.sendHeadAndFileNow(sock, head, -1, 0, 10),
+        () => f.sendHeadAndFileNow(sock, head, 1.5, 0, 10),
+        () => f.sendHeadAndFileNow(sock, head, fd, 10, 5),
+        // An empty body: the head would wait in the socket (MSG_MORE) for bytes that never come.
+        () => f.sendHeadAndFileNow(sock, head, fd, 10, 10),
+        () => f.sendHeadAndFileNow(sock, head, fd, 0.5, 10),
+        () => f.sendHeadAndFileNow(sock, head, fd, -1, 10),
+        () => f.sendHeadAndFileNow(sock, 'HTTP/1.1 200 OK\r\n\r\n' as never, fd, 0, 10),
+        () => f.sendHeadAndFileNow({} as never, head, fd, 0, 10),
+      ];
+      for (const call of bad) {
+        let code: unknown = 'returned';
+        try {
+          call();
+        } catch (err) {
+          code = (err as { code?: unknown }).code;
+        }
+        expect(code).toBe('ZCSEND_ERR_INVALID_ARG');
+      }
+      // Nothing of any head reached the socket: the first bytes the peer reads are these.
+      const got = receive(receiver, 5);
+      sock.write('after');
+      const expected = await got;
+      expect(expected.sha256).toBe(sha256(Buffer.from('after')));
+      sock.destroy();
+    } finally {
+      fs.closeSync(fd);
+    }
+    await expectQuiet(f);
+  });
+
   it('reads through a caller-provided fd and leaves it open', async () => {
     const f = newFileSender();
     (await fetchThroughCallerFd(f)).forEach(expectSendfile);

@@ -106,9 +106,17 @@ export class FileSender {
    * socket took; the caller writes the rest itself (socket.write), in order. null, with nothing
    * written, when the sendfile engine cannot run (copy backend, no addon, closed) or the socket
    * cannot take direct writes now (libuv holds bytes for it, TLS, closed). Keep the body small:
-   * the call does not yield the event loop.
+   * the call does not yield the event loop. Bad arguments (and an empty range: a head sent with
+   * MSG_MORE and no body after it would wait in the socket) throw ZCSEND_ERR_INVALID_ARG before
+   * anything is written, in every mode.
    */
   sendHeadAndFileNow(socket: net.Socket, head: Uint8Array, fileFd: number, start: number, end: number): SentNow | null {
+    if (!(socket instanceof net.Socket)) invalidArg('socket must be a net.Socket');
+    if (!(head instanceof Uint8Array)) invalidArg('head must be a Buffer or Uint8Array');
+    if (!Number.isInteger(fileFd) || fileFd < 0 || fileFd > 0x7fffffff) invalidArg(`fileFd must be a non-negative integer, got ${String(fileFd)}`);
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start >= end) {
+      invalidArg(`range [${String(start)}, ${String(end)}) must be a non-empty range of the file`);
+    }
     if (this.closePromise) return null;
     return this.sendfile.sendNow(socket, head, fileFd, start, end);
   }
