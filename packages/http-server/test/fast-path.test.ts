@@ -530,6 +530,33 @@ describe(`fast path vs node:http (${MODE})`, () => {
     expect(held()).toBe(0);
   });
 
+  it('a file rewritten in place (same inode) while its inline version is cached: the fast path still sends that version whole, as node:http does', async () => {
+    const a = await startServer({ root: tree.root, statCacheMs: 60_000 });
+    const b = await startServer({ root: tree.root, statCacheMs: 60_000, fastPath: false });
+    try {
+      for (const [name, nextSize] of [['inplace/same.bin', 48 * 1024], ['inplace/shorter.bin', 40 * 1024], ['inplace/longer.bin', 60 * 1024]] as const) {
+        const old = tree.write(name, randomBytes(48 * 1024));
+        const fastFirst = await rawGet(a.port, `/${name}`);
+        const plainFirst = await rawGet(b.port, `/${name}`);
+        expect([sha256(fastFirst.body), sha256(plainFirst.body)]).toEqual([sha256(old), sha256(old)]);
+        const heldBefore = a.fileServer.stats().static.inlineFiles;
+        // writeFileSync truncates and rewrites the same inode: the held descriptor sees the new bytes.
+        fs.writeFileSync(path.join(tree.root, name), randomBytes(nextSize));
+        const fastNext = await rawGet(a.port, `/${name}`);
+        const plainNext = await rawGet(b.port, `/${name}`);
+        // Both still answer the cached version (its ETag, its length, its bytes), never a mix.
+        expect(fastNext.headers['etag']).toBe(plainNext.headers['etag']);
+        expect(sha256(plainNext.body)).toBe(sha256(old));
+        expect(sha256(fastNext.body)).toBe(sha256(old));
+        // The descriptor of the old version is let go.
+        expect(a.fileServer.stats().static.inlineFiles).toBe(URING ? heldBefore - 1 : 0);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('bounds the per-second response cache by inlineCacheBytes (at least 1 MiB), however many files a second serves', async () => {
     const files = Array.from({ length: 48 }, (_, i) => tree.write(`bulk/f${i}.bin`, randomBytes(40 * 1024)));
     const s = await startServer({ root: tree.root, inlineCacheBytes: 128 * 1024 });

@@ -126,9 +126,21 @@ export class Resolver {
    * The open file behind `rep.inline`, opened on first use, or -1 (body too small to gain, cap
    * reached, representation released, or the file on disk is no longer this version). Opened
    * synchronously: the path was resolved moments ago and the call is made once per version.
+   *
+   * A held file is checked (fstat) on every call: rewritten in place (same inode), it would give
+   * other bytes than `inline` under this version's ETag and Content-Length, or a mix of both
+   * when sendfile stops short. Once it changed it is closed and the body goes from memory, as
+   * node:http's path sends it. The caller uses the fd in the same synchronous step.
    */
   inlineFileFd(rep: Representation): number {
-    if (rep.inlineFd !== null) return rep.inlineFd;
+    const held = rep.inlineFd;
+    if (held !== null) {
+      if (held < 0 || this.stillVersion(held, rep)) return held;
+      closeQuietly(held);
+      this.inlineFds--;
+      rep.inlineFd = -1;
+      return -1;
+    }
     rep.inlineFd = -1;
     if (rep.size < INLINE_SENDFILE_MIN_BYTES || this.inlineFds >= MAX_INLINE_FDS) return -1;
     let fd: number;
@@ -138,19 +150,22 @@ export class Resolver {
       return -1;
     }
     // Replaced or rewritten since it was read: its bytes may differ from `inline`.
-    let same = false;
-    try {
-      same = sameVersion(fs.fstatSync(fd), rep.stat);
-    } catch {
-      // treated as changed
-    }
-    if (!same) {
+    if (!this.stillVersion(fd, rep)) {
       closeQuietly(fd);
       return -1;
     }
     this.inlineFds++;
     rep.inlineFd = fd;
     return fd;
+  }
+
+  /** The open file `fd` is still the version `rep` was read from (size, mtime, inode). */
+  private stillVersion(fd: number, rep: Representation): boolean {
+    try {
+      return sameVersion(fs.fstatSync(fd), rep.stat);
+    } catch {
+      return false; // treated as changed
+    }
   }
 
   clear(): void {
