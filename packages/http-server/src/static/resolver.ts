@@ -174,12 +174,18 @@ export class Resolver {
   }
 
   private async load(rawPath: string): Promise<Entry> {
-    const previous = this.entries.get(rawPath);
+    let previous = this.entries.get(rawPath);
     let entry: Entry;
     try {
       entry = await this.compute(rawPath, previous);
     } catch {
       entry = { kind: 'error', status: 500, expires: 0 };
+    }
+    if (previous !== undefined && this.entries.get(rawPath) !== previous) {
+      // `previous` left the cache while this load ran (evicted for a new path, or clear()): its
+      // representations were released then. Those the new entry reuses are held again.
+      this.reacquireInline(previous, entry);
+      previous = undefined;
     }
     entry.expires = performance.now() + this.options.statCacheMs;
     if (previous) {
@@ -294,6 +300,20 @@ export class Resolver {
     }
     this.inlineBytes -= st.size;
     return null;
+  }
+
+  /**
+   * `next` reuses representations of `old`, which were released (inline bytes given back, open
+   * file closed): count their bytes again and let them open a file again when asked.
+   */
+  private reacquireInline(old: Entry, next: Entry): void {
+    if (old.kind !== 'file' || next.kind !== 'file') return;
+    const released = new Set([old.identity, ...old.variants]);
+    for (const rep of [next.identity, ...next.variants]) {
+      if (!rep.inline || !released.has(rep)) continue;
+      this.inlineBytes += rep.inline.length;
+      if (rep.inlineFd === -1) rep.inlineFd = null;
+    }
   }
 
   /** Gives back the inline bytes (and open file) of `old` representations that `next` does not reuse. */
