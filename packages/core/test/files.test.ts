@@ -132,6 +132,18 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
       const got = await received;
       expect(got.bytes).toBe(total);
       expect(got.sha256).toBe(sha256(...expected));
+      // Only auto and sendfile ever send a head with the body, and only with a ring; a user who
+      // chose copy or zc-cache gets no sendfile, not even through sendHeadAndFileNow.
+      const allowed = MODE === 'uring' && (engine === 'sendfile' || engine === 'auto');
+      expect(f.canSendHeadAndFileNow).toBe(allowed);
+      if (!allowed) {
+        const fd = fs.openSync(smallRef.path, 'r');
+        try {
+          expect(f.sendHeadAndFileNow(sock, head(9), fd, 0, 10)).toBeNull();
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
       // With a ring, sendfile (forced, or auto once the file is hot) sent heads with the body.
       const immediate = f.stats().sendfile.immediateSends;
       if (MODE === 'uring' && (engine === 'sendfile' || engine === 'auto')) expect(immediate).toBeGreaterThan(0);

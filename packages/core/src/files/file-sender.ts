@@ -117,13 +117,18 @@ export class FileSender {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start >= end) {
       invalidArg(`range [${String(start)}, ${String(end)}) must be a non-empty range of the file`);
     }
-    if (this.closePromise) return null;
+    if (!this.canSendHeadAndFileNow) return null;
     return this.sendfile.sendNow(socket, head, fileFd, start, end);
   }
 
-  /** Whether sendHeadAndFileNow can run at all (before a caller opens a file for it). */
+  /**
+   * Whether sendHeadAndFileNow can run at all (before a caller opens a file for it): the engine
+   * is `auto` or `sendfile` (a user who chose `copy` or `zc-cache` gets no sendfile), and the
+   * sendfile engine can run (ring, addon).
+   */
   get canSendHeadAndFileNow(): boolean {
-    return !this.closePromise && this.sendfile.canSendNow;
+    const { engine } = this.options;
+    return !this.closePromise && (engine === 'auto' || engine === 'sendfile') && this.sendfile.canSendNow;
   }
 
   stats(): FileSenderStats {
