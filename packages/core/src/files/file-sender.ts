@@ -117,7 +117,8 @@ export class FileSender {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start >= end) {
       invalidArg(`range [${String(start)}, ${String(end)}) must be a non-empty range of the file`);
     }
-    if (!this.canSendHeadAndFileNow) return null;
+    // sendNow checks that the engine can run; checking it here too would repeat that per response.
+    if (this.closePromise || !this.enginesAllowSendNow) return null;
     return this.sendfile.sendNow(socket, head, fileFd, start, end);
   }
 
@@ -127,8 +128,11 @@ export class FileSender {
    * sendfile engine can run (ring, addon).
    */
   get canSendHeadAndFileNow(): boolean {
-    const { engine } = this.options;
-    return !this.closePromise && (engine === 'auto' || engine === 'sendfile') && this.sendfile.canSendNow;
+    return !this.closePromise && this.enginesAllowSendNow && this.sendfile.canSendNow;
+  }
+
+  private get enginesAllowSendNow(): boolean {
+    return this.options.engine === 'auto' || this.options.engine === 'sendfile';
   }
 
   stats(): FileSenderStats {

@@ -126,7 +126,8 @@ export class SendfileEngine {
       if (head) {
         // The head and the first turn's bytes in one step: they share segments, and a body that
         // fits the socket is out before this returns.
-        const sent = this.sendNow(socket, head, fileFd, start, Math.min(end, start + this.bytesPerTurn));
+        // The engine's availability was checked above, in this same synchronous step.
+        const sent = this.immediate ? this.writeNow(this.immediate, socket, head, fileFd, start, Math.min(end, start + this.bytesPerTurn)) : null;
         if (sent === null || sent.head < head.length) socket.write(sent === null ? head : head.subarray(sent.head));
         else from += sent.body;
         if (from === end) return { bytes: end - start, fallback: null };
@@ -168,7 +169,12 @@ export class SendfileEngine {
    */
   sendNow(socket: net.Socket, head: Uint8Array, fileFd: number, start: number, end: number): SentNow | null {
     if (!this.immediate || !this.canSendNow) return null;
-    const sent = sendHeadAndFileNow(this.immediate, socket, head, fileFd, start, end);
+    return this.writeNow(this.immediate, socket, head, fileFd, start, end);
+  }
+
+  /** sendNow once the engine is known to be able to run: the step itself, and its counters. */
+  private writeNow(sys: HeadAndFileSyscalls, socket: net.Socket, head: Uint8Array, fileFd: number, start: number, end: number): SentNow | null {
+    const sent = sendHeadAndFileNow(sys, socket, head, fileFd, start, end);
     if (sent !== null && sent.head > 0) {
       this.immediateSends++;
       this.immediateBytes += sent.body;
