@@ -136,9 +136,7 @@ export class Resolver {
     const held = rep.inlineFd;
     if (held !== null) {
       if (held < 0 || this.stillVersion(held, rep)) return held;
-      closeQuietly(held);
-      this.inlineFds--;
-      rep.inlineFd = -1;
+      this.dropInlineFd(rep);
       return -1;
     }
     rep.inlineFd = -1;
@@ -323,12 +321,19 @@ export class Resolver {
     for (const rep of [old.identity, ...old.variants]) {
       if (!rep.inline || kept?.has(rep)) continue;
       this.inlineBytes -= rep.inline.length;
-      // Only synchronous calls use the fd, so none is using it now; -1 keeps it from being reopened.
-      if (rep.inlineFd !== null && rep.inlineFd >= 0) {
-        closeQuietly(rep.inlineFd);
-        this.inlineFds--;
-      }
-      rep.inlineFd = -1;
+      this.dropInlineFd(rep);
     }
+  }
+
+  /**
+   * Closes the file held for `rep` (if any) and marks it -1 so it is not reopened. Only
+   * synchronous calls use the fd, so none is using it now.
+   */
+  private dropInlineFd(rep: Representation): void {
+    if (rep.inlineFd !== null && rep.inlineFd >= 0) {
+      closeQuietly(rep.inlineFd);
+      this.inlineFds--;
+    }
+    rep.inlineFd = -1;
   }
 }
