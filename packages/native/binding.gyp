@@ -12,6 +12,7 @@
       "sources": [
         "src/addon.cc",
         "src/args.cc",
+        "src/buf-ring.cc",
         "src/constants.cc",
         "src/fdutil.cc",
         "src/ops.cc",

@@ -39,7 +39,7 @@ export interface RingOptions {
 export declare class NativeRing {
   constructor(options: RingOptions, onCompletions: (count: number) => void);
   readonly cqes: Int32Array;
-  /** e.g. ['SINGLE_ISSUER','DEFER_TASKRUN','TASKRUN_FLAG'] */
+  /** e.g. ['SINGLE_ISSUER','COOP_TASKRUN','TASKRUN_FLAG'] */
   readonly setupFlags: string[];
   readonly sqEntries: number;
   readonly cqEntries: number;
@@ -68,6 +68,23 @@ export declare class NativeRing {
   registerFileSlots(count: number): number;
   /** Put `fd` in slot `index` (-1 clears it). The slot holds the file itself, not the number. */
   updateFile(index: number, fd: number): number;
+  /**
+   * Provided-buffer ring `group` over `pool`, cut into buffers of `bufferSize` bytes (a power of
+   * two count, at most 32768), every one available to the kernel. The ring keeps `pool` alive
+   * while registered. 0 or -errno (-EEXIST: group taken).
+   */
+  registerBufRing(group: number, pool: ArrayBufferView, bufferSize: number): number;
+  /** Hand buffer `bufferId` of `group` back to the kernel (after reading what a receive put there). */
+  recycleBuffer(group: number, bufferId: number): number;
+  /** After this no receive picks (or writes into) a buffer of `group`. */
+  unregisterBufRing(group: number): number;
+  /**
+   * Multishot IORING_OP_RECV drawing buffers from `group`: one CQE per chunk received, with
+   * IORING_CQE_F_BUFFER and the buffer id in `flags >>> IORING_CQE_BUFFER_SHIFT`, and F_MORE while
+   * it stays armed. The CQE without F_MORE is the last: res 0 (peer ended), -ENOBUFS (the group
+   * ran dry: arm it again), -ECANCELED, or another -errno.
+   */
+  recvMultishot(fd: number, group: number, userData: number): number;
   /** io_uring_submit: number submitted, or -errno. */
   submit(): number;
   /** Keep / stop keeping the event loop alive while waiting for completions. Starts unref'd. */
@@ -81,6 +98,10 @@ export interface NativeConstants {
   IORING_CQE_F_MORE: number;
   IORING_CQE_F_NOTIF: number;
   IORING_SEND_ZC_REPORT_USAGE: number;
+  /** A receive CQE names its provided buffer: id = flags >>> IORING_CQE_BUFFER_SHIFT. */
+  IORING_CQE_F_BUFFER: number;
+  IORING_CQE_BUFFER_SHIFT: number;
+  IORING_CQE_F_SOCK_NONEMPTY: number;
   IORING_NOTIF_USAGE_ZC_COPIED: number;
   IORING_RECVSEND_POLL_FIRST: number;
   IOSQE_IO_LINK: number;

@@ -45,8 +45,8 @@ struct SetupAttempt {
 };
 
 constexpr SetupAttempt kAutoAttempts[] = {
-    {kDeferFlags, true},
     {kCoopFlags, false},
+    {kDeferFlags, true},
     {kCoopSharedFlags, false},
     {kPlainFlags, false},
 };
@@ -99,6 +99,10 @@ Napi::Function Ring::Define(Napi::Env env) {
           InstanceMethod("updateBuffer", &Ring::UpdateBuffer),
           InstanceMethod("registerFileSlots", &Ring::RegisterFileSlots),
           InstanceMethod("updateFile", &Ring::UpdateFile),
+          InstanceMethod("registerBufRing", &Ring::RegisterBufRing),
+          InstanceMethod("recycleBuffer", &Ring::RecycleBuffer),
+          InstanceMethod("unregisterBufRing", &Ring::UnregisterBufRing),
+          InstanceMethod("recvMultishot", &Ring::RecvMultishot),
           InstanceMethod("submit", &Ring::Submit),
           InstanceMethod("ref", &Ring::Ref),
           InstanceMethod("unref", &Ring::Unref),
@@ -256,8 +260,12 @@ void Ring::Teardown(napi_async_cleanup_hook_handle finished_hook) {
     open_ = false;
     koverflow_at_close_ = IO_URING_READ_ONCE(*ring_.cq.koverflow);
     if (event_fd_ >= 0) io_uring_unregister_eventfd(&ring_);
+    // Synchronous: once unregistered, no receive can pick (and write into) a
+    // JS pool buffer, even while the ring's own teardown runs on in the kernel.
+    for (auto& br : buf_rings_) io_uring_unregister_buf_ring(&ring_, br->group);
     io_uring_queue_exit(&ring_);
   }
+  FreeBufRings();
   if (event_fd_ >= 0) {
     close(event_fd_);
     event_fd_ = -1;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace zcsend {
 
@@ -31,6 +32,17 @@ class Ring : public Napi::ObjectWrap<Ring> {
  private:
   enum class Mode { kAuto, kDefer, kCoop, kPlain };
   struct PollBox;  // heap-allocated uv_poll_t that may outlive the Ring
+  // A provided-buffer ring (buf-ring.cc): the kernel picks one of `count`
+  // buffers of `buffer_size` bytes from the JS-owned `pool` for each receive.
+  struct BufRing {
+    uint16_t group;
+    io_uring_buf_ring* entries;
+    size_t entries_bytes;
+    uint8_t* base;
+    uint32_t buffer_size;
+    uint32_t count;
+    Napi::Reference<Napi::Value> pool;  // keeps the memory alive while the kernel may write it
+  };
 
   // --- ring.cc: lifecycle ---------------------------------------------------
   int Setup(Mode mode, unsigned entries);
@@ -81,6 +93,15 @@ class Ring : public Napi::ObjectWrap<Ring> {
   Napi::Value RegisterFileSlots(const Napi::CallbackInfo& info);
   Napi::Value UpdateFile(const Napi::CallbackInfo& info);
 
+  // --- JS provided-buffer methods (buf-ring.cc) --------------------------------
+  Napi::Value RegisterBufRing(const Napi::CallbackInfo& info);
+  Napi::Value RecycleBuffer(const Napi::CallbackInfo& info);
+  Napi::Value UnregisterBufRing(const Napi::CallbackInfo& info);
+  Napi::Value RecvMultishot(const Napi::CallbackInfo& info);
+  BufRing* FindBufRing(uint32_t group);
+  // After the kernel is done with them (ring exited or group unregistered).
+  void FreeBufRings();
+
   napi_env env_;
   io_uring ring_{};
   bool open_ = false;
@@ -97,6 +118,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
   uint32_t koverflow_at_close_ = 0;
   Napi::ObjectReference cqes_;  // Int32Array of kCqeRecords * 4
   std::unique_ptr<Napi::AsyncContext> async_context_;
+  std::vector<std::unique_ptr<BufRing>> buf_rings_;
 };
 
 }  // namespace zcsend
