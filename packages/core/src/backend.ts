@@ -30,6 +30,12 @@ export interface RingBackend {
   pollAdd?(fd: number, events: number, sqeFlags: number, userData: number): number;
   registerFileSlots?(count: number): number;
   updateFile?(index: number, fd: number): number;
+  /** Provided-buffer ring `group` over `pool` (see @zcsend/native). Optional, like the three after it. */
+  registerBufRing?(group: number, pool: Uint8Array, bufferSize: number): number;
+  recycleBuffer?(group: number, bufferId: number): number;
+  unregisterBufRing?(group: number): number;
+  /** Multishot receive into buffers of `group`: a CQE per chunk (F_MORE while armed). */
+  recvMultishot?(fd: number, group: number, userData: number): number;
   submit(): number;
   ref(): void;
   unref(): void;
@@ -113,6 +119,10 @@ export function openNativeRing(
       pollAdd: (fd, events, sqeFlags, userData) => ring.pollAdd(fd, events, sqeFlags, userData),
       registerFileSlots: (count) => ring.registerFileSlots(count),
       updateFile: (index, fd) => ring.updateFile(index, fd),
+      registerBufRing: (group, pool, bufferSize) => ring.registerBufRing(group, pool, bufferSize),
+      recycleBuffer: (group, bufferId) => ring.recycleBuffer(group, bufferId),
+      unregisterBufRing: (group) => ring.unregisterBufRing(group),
+      recvMultishot: (fd, group, userData) => ring.recvMultishot(fd, group, userData),
       submit: () => ring.submit(),
       ref: () => ring.ref(),
       unref: () => ring.unref(),

@@ -9,6 +9,14 @@ export { fallbackChannel, copiedChannel, violationChannel } from './diagnostics.
 export * as constants from './constants.js';
 export * from './files/index.js';
 export {
+  ConnectionDriver,
+  DEFAULT_RECEIVE_BUFFERS,
+  DEFAULT_RECEIVE_BUFFER_BYTES,
+  type ConnectionDriverOptions,
+  type ConnectionStats,
+} from './conn/connection-driver.js';
+export { RingConnection, type ConnectionHandlers, type ConnectionCounters } from './conn/ring-connection.js';
+export {
   StallCheck,
   tcpBytesAcked,
   keepsConnection,

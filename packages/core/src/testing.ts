@@ -3,7 +3,7 @@ import { CANCEL_TAG_HI, IORING_CQE_F_MORE, IORING_CQE_F_NOTIF } from './constant
 
 /** One SQE as the fake ring recorded it. */
 export interface FakeSqe {
-  op: 'sendZc' | 'sendZcFixed' | 'send' | 'sendtoZc' | 'cancel' | 'splice' | 'pollAdd';
+  op: 'sendZc' | 'sendZcFixed' | 'send' | 'sendtoZc' | 'cancel' | 'splice' | 'pollAdd' | 'recvMultishot';
   fd: number;
   userData: number;
   offset: number;
@@ -18,6 +18,8 @@ export interface FakeSqe {
   bufIndex?: number;
   /** splice: the input fd (or slot); `fd` is the output. */
   fdIn?: number;
+  /** recvMultishot: the provided-buffer group. */
+  group?: number;
 }
 
 export interface FakeRingOptions {
@@ -28,6 +30,8 @@ export interface FakeRingOptions {
   submitResult?: number;
   /** Make buffer registration fail with this -errno (e.g. -12 ENOMEM for RLIMIT_MEMLOCK). */
   failRegisterWith?: number;
+  /** What registerBufRing returns when negative (e.g. -22 EINVAL for a kernel without provided buffers). */
+  failBufRingWith?: number;
   /** What registerFileSlots returns (default 0). */
   registerFilesResult?: number;
 }
@@ -137,6 +141,53 @@ export class FakeRing implements RingBackend {
     if (fd === -1) this.files.delete(index);
     else this.files.set(index, fd);
     return 0;
+  }
+
+  /** Provided-buffer groups as registerBufRing left them, with the ids the kernel may use. */
+  readonly bufRings = new Map<number, { pool: Uint8Array; size: number; free: number[] }>();
+
+  registerBufRing(group: number, pool: Uint8Array, bufferSize: number): number {
+    if (this.closed) return -77;
+    if (this.options.failBufRingWith) return this.options.failBufRingWith;
+    if (this.bufRings.has(group)) return -17; // EEXIST
+    const count = pool.byteLength / bufferSize;
+    this.bufRings.set(group, { pool, size: bufferSize, free: Array.from({ length: count }, (_, i) => i) });
+    return 0;
+  }
+
+  recycleBuffer(group: number, bufferId: number): number {
+    const ring = this.bufRings.get(group);
+    if (!ring) return -2; // ENOENT
+    if (ring.free.includes(bufferId)) throw new Error(`buffer ${bufferId} of group ${group} recycled twice`);
+    ring.free.push(bufferId);
+    return 0;
+  }
+
+  unregisterBufRing(group: number): number {
+    return this.bufRings.delete(group) ? 0 : -2;
+  }
+
+  recvMultishot(fd: number, group: number, userData: number): number {
+    return this.queue({ op: 'recvMultishot', fd, userData, offset: 0, length: 0, msgFlags: 0, zcFlags: 0, buf: null, group });
+  }
+
+  /**
+   * The kernel receiving `data` for multishot receive `userData` (of `group`): it takes a free
+   * buffer, copies the bytes in and queues the CQE (F_MORE unless `more` is false). With no free
+   * buffer it queues the receive's end instead (-ENOBUFS) and returns -1; else the buffer id.
+   */
+  received(userData: number, group: number, data: Uint8Array, more = true): number {
+    const ring = this.bufRings.get(group);
+    if (!ring) throw new Error(`no provided-buffer group ${group}`);
+    const id = ring.free.shift();
+    if (id === undefined) {
+      this.cqe(userData, -105, 0);
+      return -1;
+    }
+    if (data.byteLength > ring.size) throw new Error('one CQE carries at most one buffer');
+    ring.pool.set(data, id * ring.size);
+    this.cqe(userData, data.byteLength, (id << 16) | 1 | (more ? IORING_CQE_F_MORE : 0));
+    return id;
   }
 
   cancel(userData: number): number {

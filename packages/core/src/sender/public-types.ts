@@ -46,4 +46,9 @@ export interface RawRing {
   ring: RingBackend;
   /** Queue the ops in order (a linked chain stays within one submission) and submit. 0 or -errno. */
   queue(ops: RawOp[]): number;
+  /**
+   * Queue one unlinked op. Within a completion batch its submit waits for the batch's end (one
+   * syscall for all), still before control returns to the event loop. 0 or -errno.
+   */
+  queueOne(op: RawOp): number;
 }

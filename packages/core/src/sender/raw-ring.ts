@@ -40,4 +40,15 @@ export class RawRingHandle implements RawRing {
     this.link.requestSubmit();
     return 0;
   }
+
+  queueOne(spec: RawOp): number {
+    if (this.isClosed()) return RING_CLOSED;
+    const id = this.ops.allocateId();
+    const rc = spec.prepare(this.ring, id);
+    if (rc < 0) return rc;
+    this.ops.raw.set(id, spec);
+    if (this.ops.size === 1) this.ring.ref();
+    this.link.requestSubmit();
+    return 0;
+  }
 }
