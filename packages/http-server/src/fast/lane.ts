@@ -5,11 +5,12 @@
 // with every byte after it, to node:http's own connection listener, which serves the connection
 // from then on exactly as if it had had it from the start.
 import type * as net from 'node:net';
-import type { FileSender } from '@zcsend/core';
+import type { ConnectionDriver, ConnectionStats, FileSender } from '@zcsend/core';
 import { sendRange } from '../static/file-body.js';
 import type { FastPlan, StaticServer } from '../static/handler.js';
 import { INLINE_SENDFILE_MIN_BYTES } from '../static/resolver.js';
 import { MAX_HEAD_BYTES, readRequestHead, type RequestHead } from './request-head.js';
+import { laneIo, type LaneIo } from './transport.js';
 
 /** One response of the fast path, for the access log and the counters. */
 export interface FastResponse {
@@ -20,6 +21,7 @@ export interface FastResponse {
   status: number;
   /** Body bytes sent (Content-Length), null for HEAD and 304 (logged as "-", as node:http's are). */
   bodyBytes: number | null;
+  /** Milliseconds the response took (0 unless the lane is `timed`). */
   ms: number;
   /** False when the connection ended before the body was all sent. */
   complete: boolean;
@@ -30,6 +32,11 @@ export interface FastLaneOptions {
   handOver: (socket: net.Socket) => void;
   statics: StaticServer;
   fileSender: FileSender;
+  /**
+   * Reads and writes connections through the ring where it can (null: libuv's stream for all).
+   * Connections arrive paused either way (the server's pauseOnConnect).
+   */
+  driver: ConnectionDriver | null;
   /** Idle time allowed between requests on a keep-alive connection; 0 disables. */
   keepAliveTimeoutMs: number;
   /** Time allowed for a request head to arrive (also a new connection's first); 0 disables. Read when needed (node:http's server.headersTimeout may change). */
@@ -38,6 +45,8 @@ export interface FastLaneOptions {
   timeoutMs: number;
   /** While true, every response says Connection: close. */
   closing: () => boolean;
+  /** Measure each response's duration (FastResponse.ms; 0 when false): the access log wants it. */
+  timed: boolean;
   onRequest: () => void;
   onResponse: (response: FastResponse) => void;
   /** A connection timed out with a response in progress: judge it (keep, timer re-armed, or reset). */
@@ -56,6 +65,8 @@ export interface FastLaneStats {
   handovers: number;
   /** Bytes of whole responses cached for the current second (bounded by inlineCacheBytes, at least 1 MiB). */
   cachedResponseBytes: number;
+  /** Connections read and written through the ring (core's ConnectionDriver), or null when libuv's stream serves them all. */
+  ring: ConnectionStats | null;
 }
 
 /** What node:http answers when a head does not arrive in time (its requestTimeoutResponse). */
@@ -85,7 +96,7 @@ export class FastLane {
     this.keepAliveLines = seconds > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n` : 'Connection: keep-alive\r\n';
   }
 
-  /** Takes a new connection. */
+  /** Takes a new connection, accepted paused. */
   accept(socket: net.Socket): void {
     this.connections.set(socket, new FastConnection(this, socket));
     this.startSweeper();
@@ -96,7 +107,7 @@ export class FastLane {
   }
 
   stats(): FastLaneStats {
-    return { ...this.counts, cachedResponseBytes: this.cachedBytes };
+    return { ...this.counts, cachedResponseBytes: this.cachedBytes, ring: this.options.driver?.stats() ?? null };
   }
 
   /** Shutdown: idle connections end now, busy ones after their response (which says Connection: close). */
@@ -180,7 +191,7 @@ export class FastLane {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = performance.now();
     const keepAliveTimeoutMs = this.options.keepAliveTimeoutMs;
     const headersTimeoutMs = this.options.headersTimeoutMs();
     for (const c of this.connections.values()) {
@@ -204,7 +215,8 @@ class FastConnection {
   /** A response is in progress (waiting for its file entry, its body, or a full socket to drain). */
   busy = false;
   served = 0;
-  lastActive = Date.now();
+  /** performance.now() of the last bytes received, or of the end of the last response. */
+  lastActive = performance.now();
   /** When the unfinished head in `buffer` started arriving (ms), 0 when there is none. */
   headSince = 0;
   private peerEnded = false;
@@ -212,12 +224,8 @@ class FastConnection {
   private last = false;
   private handedOver = false;
   private paused = false;
+  private readonly io: LaneIo;
 
-  private readonly onData = (chunk: Buffer) => this.data(chunk);
-  private readonly onEnd = () => {
-    this.peerEnded = true;
-    if (!this.busy) this.drain();
-  };
   private readonly onClose = () => this.lane.forget(this);
   private readonly onTimeout = () => {
     if (this.busy) this.lane.options.onStalled(this.socket);
@@ -231,42 +239,56 @@ class FastConnection {
     private readonly lane: FastLane,
     readonly socket: net.Socket,
   ) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('timeout', this.onTimeout);
     socket.once('close', this.onClose);
+    this.io = laneIo(socket, lane.options.driver, {
+      data: (chunk) => this.data(chunk),
+      end: () => {
+        this.peerEnded = true;
+        if (!this.busy && !this.handedOver) this.drain();
+      },
+    });
   }
 
   end(): void {
     this.last = true;
     this.buffer = null;
-    if (!this.socket.destroyed) this.socket.end();
+    if (!this.socket.destroyed) this.io.end();
   }
 
   timeOutHead(): void {
     this.buffer = null;
     this.headSince = 0;
-    if (this.socket.writable) this.socket.write(REQUEST_TIMEOUT);
-    this.socket.destroy();
+    if (!this.socket.writable) return void this.socket.destroy();
+    this.io.write(REQUEST_TIMEOUT);
+    this.io.whenWritten(() => this.socket.destroy());
   }
 
   private data(chunk: Buffer): void {
-    this.lastActive = Date.now();
+    const now = performance.now();
+    this.lastActive = now;
+    if (this.handedOver) {
+      // Still arriving while the ring lets go of the socket: node:http gets these too.
+      this.buffer = this.buffer === null ? Buffer.from(chunk) : Buffer.concat([this.buffer, chunk]);
+      return;
+    }
     if (this.last) return; // after a Connection: close response, as node:http does
     this.buffer = this.buffer === null ? chunk : Buffer.concat([this.buffer, chunk]);
     if (this.busy) {
       if (this.buffer.length > MAX_BUFFERED && !this.paused) {
         this.paused = true;
-        this.socket.pause();
+        this.io.pause();
       }
-      return;
+    } else {
+      this.drain(now);
     }
-    this.drain();
+    // What is left unparsed outlives the chunk's memory when that is a reused receive buffer.
+    if (this.io.transientChunks && this.buffer !== null && this.buffer.buffer === chunk.buffer) this.buffer = Buffer.from(this.buffer);
   }
 
-  /** Answers every complete request in the buffer, in order, until one takes time. */
-  private drain(): void {
+  /** Answers every complete request in the buffer, in order, until one takes time. `now`: performance.now(), read once per wake-up. */
+  private drain(now = performance.now()): void {
     while (!this.busy && !this.handedOver && this.buffer !== null && !this.last) {
       if (this.socket.destroyed) return;
       const head = readRequestHead(this.buffer, 0, this.buffer.length);
@@ -276,10 +298,11 @@ class FastConnection {
       }
       if (head === 'decline') return this.handOver();
       this.headSince = 0;
-      const plan = this.lane.options.statics.fastPlan(head, performance.now());
+      const plan = this.lane.options.statics.fastPlan(head, now);
       if (plan === null) return this.handOver();
       if (plan instanceof Promise) {
         this.busy = true;
+        if (this.io.transientChunks) this.buffer = Buffer.from(this.buffer); // kept across the wait
         plan.then(
           (resolved) => this.planned(head, resolved),
           () => this.planned(head, null),
@@ -291,11 +314,11 @@ class FastConnection {
     }
     if (this.paused && !this.busy && !this.handedOver) {
       this.paused = false;
-      this.socket.resume();
+      this.io.resume();
     }
     if (this.busy || this.handedOver) return;
     // Idle from here: the keep-alive timer starts now, not at the request (a long body must not eat it).
-    this.lastActive = Date.now();
+    this.lastActive = now;
     // The peer sent its last request and every answer is written, or the server is closing and
     // nothing is left to answer: close our side too.
     const done = this.buffer === null || this.last;
@@ -320,7 +343,8 @@ class FastConnection {
 
   private respond(head: RequestHead, plan: FastPlan): void {
     const { lane, socket } = this;
-    const started = performance.now();
+    const timed = lane.options.timed;
+    const started = timed ? performance.now() : 0;
     const keepAlive = head.keepAlive && !lane.options.closing();
     if (!keepAlive) this.last = true;
     this.served++;
@@ -328,13 +352,13 @@ class FastConnection {
     lane.options.onRequest();
     const bodyBytes = head.method === 'HEAD' || plan.status === 304 ? null : plan.end - plan.start;
     const report = (complete: boolean) =>
-      lane.options.onResponse({ socket, method: head.method, target: head.target, minor: head.minor, status: plan.status, bodyBytes, ms: performance.now() - started, complete });
+      lane.options.onResponse({ socket, method: head.method, target: head.target, minor: head.minor, status: plan.status, bodyBytes, ms: timed ? performance.now() - started : 0, complete });
 
     if (plan.file === null) {
       const flushed = this.writeWhole(plan, keepAlive);
       if (plan.body !== null) lane.options.statics.noteFastBody('inline');
       report(true);
-      if (this.last) return void socket.end();
+      if (this.last) return void this.io.end();
       if (!flushed) this.waitForDrain();
       return;
     }
@@ -344,18 +368,22 @@ class FastConnection {
     this.armTimeout();
     // The head goes with the body's first bytes (one step, shared segments, where sendfile runs).
     const responseHead = lane.response(plan, false, keepAlive);
-    sendRange(lane.options.fileSender, socket, { path: rep.fsPath, stat: rep.stat }, { start: plan.start, end: plan.end }, responseHead).then(
-      () => {
-        lane.options.statics.noteFastBody('fileSender');
-        this.bodyDone(true, report);
-      },
-      () => {
-        lane.options.statics.noteFastBody('aborted');
-        // Content-Length promised bytes that will not all come: the connection cannot go on.
-        if (!socket.destroyed) socket.destroy();
-        this.bodyDone(false, report);
-      },
-    );
+    const send = () =>
+      sendRange(lane.options.fileSender, socket, { path: rep.fsPath, stat: rep.stat }, { start: plan.start, end: plan.end }, responseHead).then(
+        () => {
+          lane.options.statics.noteFastBody('fileSender');
+          this.bodyDone(true, report);
+        },
+        () => {
+          lane.options.statics.noteFastBody('aborted');
+          // Content-Length promised bytes that will not all come: the connection cannot go on.
+          if (!socket.destroyed) socket.destroy();
+          this.bodyDone(false, report);
+        },
+      );
+    // Earlier responses still queued on the ring go first: the FileSender writes to the socket itself.
+    if (this.io.writableLength === 0) send();
+    else this.io.whenWritten(send);
   }
 
   /**
@@ -364,18 +392,19 @@ class FastConnection {
    * socket does not take at once, and every other response, is one write.
    */
   private writeWhole(plan: FastPlan, keepAlive: boolean): boolean {
-    const { lane, socket } = this;
+    const { lane, socket, io } = this;
     const body = plan.body;
-    if (body !== null && body.length >= INLINE_SENDFILE_MIN_BYTES && lane.options.fileSender.canSendHeadAndFileNow) {
+    // Synchronous sends only with nothing of ours still queued ahead of them.
+    if (body !== null && body.length >= INLINE_SENDFILE_MIN_BYTES && io.writableLength === 0 && lane.options.fileSender.canSendHeadAndFileNow) {
       const fd = lane.options.statics.inlineFileFd(plan.rep);
       if (fd >= 0) {
         const head = lane.response(plan, false, keepAlive);
         const sent = lane.options.fileSender.sendHeadAndFileNow(socket, head, fd, plan.start, plan.start + body.length);
-        if (sent !== null && sent.head === head.length) return sent.body === body.length || socket.write(body.subarray(sent.body));
-        if (sent !== null && sent.head > 0) return socket.write(Buffer.concat([head.subarray(sent.head), body]));
+        if (sent !== null && sent.head === head.length) return sent.body === body.length || io.write(body.subarray(sent.body));
+        if (sent !== null && sent.head > 0) return io.write(Buffer.concat([head.subarray(sent.head), body]));
       }
     }
-    return socket.write(lane.response(plan, true, keepAlive));
+    return io.write(lane.response(plan, true, keepAlive));
   }
 
   private bodyDone(ok: boolean, report: (complete: boolean) => void): void {
@@ -383,7 +412,7 @@ class FastConnection {
     this.disarmTimeout();
     report(ok);
     if (!ok) return;
-    if (this.last) return void this.socket.end();
+    if (this.last) return void this.io.end();
     this.drain();
   }
 
@@ -391,15 +420,11 @@ class FastConnection {
   private waitForDrain(): void {
     this.busy = true;
     this.armTimeout();
-    const onDrain = () => {
-      this.socket.off('close', onDrain);
-      this.socket.off('drain', onDrain);
+    this.io.whenWritten(() => {
       this.busy = false;
       this.disarmTimeout();
       if (!this.socket.destroyed) this.drain();
-    };
-    this.socket.on('drain', onDrain);
-    this.socket.on('close', onDrain);
+    });
   }
 
   private armTimeout(): void {
@@ -413,24 +438,28 @@ class FastConnection {
 
   /**
    * node:http takes the connection from here on: the request at the start of the buffer is the
-   * first it parses. Its listener wires its parser to the socket (consuming the handle); the bytes
+   * first it parses. Once the transport has let go (the ring: its receive ended and its writes are
+   * out), node:http's listener wires its parser to the socket (consuming the handle) and the bytes
    * already read are given to it as a 'data' event, before any later read can arrive.
    */
   private handOver(): void {
     const { socket } = this;
     this.handedOver = true;
     this.lane.handOver(this);
-    socket.off('data', this.onData);
-    socket.off('end', this.onEnd);
     socket.off('error', this.onError);
     socket.off('timeout', this.onTimeout);
     socket.off('close', this.onClose);
     socket.setTimeout(0);
-    const rest = this.buffer;
-    this.buffer = null;
-    this.lane.options.handOver(socket);
-    if (this.paused) socket.resume();
-    if (rest !== null) socket.emit('data', rest);
-    if (this.peerEnded) socket.emit('end');
+    this.io.release(() => {
+      const rest = this.buffer;
+      this.buffer = null;
+      if (socket.destroyed) return;
+      this.lane.options.handOver(socket);
+      // Reading through libuv starts now (the ring's connections were never read by libuv).
+      if (this.paused || this.io.transientChunks) socket.resume();
+      if (rest !== null) socket.emit('data', rest);
+      // libuv already read the FIN; on the ring it is still in the socket for libuv to find.
+      if (this.peerEnded && !this.io.transientChunks) socket.emit('end');
+    });
   }
 }

@@ -92,15 +92,39 @@ const KNOWN = new Map<string, Kind>([
   ['if-range', Kind.Keep],
   ['http2-settings', Kind.Decline],
 ]);
-const LONGEST_KNOWN = 19;
 
-function lowerAscii(buf: Buffer, start: number, end: number): string {
-  let s = '';
-  for (let i = start; i < end; i++) {
-    const c = buf[i]!;
-    s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 32 : c);
+interface KnownName {
+  name: string;
+  kind: Kind;
+  bytes: Uint8Array;
+}
+
+/** The recognised names by length: a header line is matched on its bytes, no string made. */
+const KNOWN_BY_LENGTH: KnownName[][] = [];
+for (const [name, kind] of KNOWN) (KNOWN_BY_LENGTH[name.length] ??= []).push({ name, kind, bytes: Buffer.from(name, 'latin1') });
+
+/**
+ * The recognised header named by the token `buf[start, end)`, case-insensitively, or undefined.
+ * `byte | 0x20` folds a letter to lower case; for the other bytes of the known names ('-' and
+ * digits) it can only match itself among token characters, which is all a name holds here.
+ */
+function knownName(buf: Buffer, start: number, end: number): KnownName | undefined {
+  const candidates = KNOWN_BY_LENGTH[end - start];
+  if (candidates === undefined) return undefined;
+  next: for (const candidate of candidates) {
+    const bytes = candidate.bytes;
+    for (let k = 0; k < bytes.length; k++) if ((buf[start + k]! | 0x20) !== bytes[k]) continue next;
+    return candidate;
   }
-  return s;
+  return undefined;
+}
+
+/** Where the blank line after the head starts (its CR CR LF... first CR), or -1 before `end`. */
+function headStop(buf: Buffer, start: number, end: number): number {
+  for (let i = start + 3; i < end; i++) {
+    if (buf[i] === LF && buf[i - 1] === CR && buf[i - 2] === LF && buf[i - 3] === CR) return i - 3;
+  }
+  return -1;
 }
 
 function startsWith(buf: Buffer, at: number, text: string): boolean {
@@ -183,8 +207,8 @@ function agreesWith(buf: Buffer, start: number, end: number, prefix: Buffer): bo
  * and HTTP/1.1 without Host (node:http answers those, most with 400).
  */
 export function readRequestHead(buf: Buffer, start: number, end: number): HeadResult {
-  const stop = buf.indexOf('\r\n\r\n', start, 'latin1');
-  if (stop < 0 || stop + 4 > end) return end - start > MAX_HEAD_BYTES || hopeless(buf, start, end) ? 'decline' : 'incomplete';
+  const stop = headStop(buf, start, end);
+  if (stop < 0) return end - start > MAX_HEAD_BYTES || hopeless(buf, start, end) ? 'decline' : 'incomplete';
   const headEnd = stop + 4;
   if (headEnd - start > MAX_HEAD_BYTES) return 'decline';
 
@@ -227,11 +251,9 @@ export function readRequestHead(buf: Buffer, start: number, end: number): HeadRe
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
     i += 2;
 
-    if (nameEnd - nameStart > LONGEST_KNOWN) continue;
-    const name = lowerAscii(buf, nameStart, nameEnd);
-    const kind = KNOWN.get(name);
-    if (kind === undefined) continue;
-    switch (kind) {
+    const known = knownName(buf, nameStart, nameEnd);
+    if (known === undefined) continue;
+    switch (known.kind) {
       case Kind.Decline:
         return 'decline';
       case Kind.Host:
@@ -245,7 +267,7 @@ export function readRequestHead(buf: Buffer, start: number, end: number): HeadRe
         break;
       }
       case Kind.Keep: {
-        const key = name as keyof FastHeaders;
+        const key = known.name as keyof FastHeaders;
         if (headers[key] !== undefined) return 'decline';
         headers[key] = buf.toString('latin1', valueStart, valueEnd);
         break;

@@ -2,7 +2,7 @@
 // stats endpoints, socket timeouts that cancel stalled sends, graceful close).
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { StallCheck, ZcSendError, keepsConnection, type Sender } from '@zcsend/core';
+import { ConnectionDriver, StallCheck, ZcSendError, keepsConnection, type Sender } from '@zcsend/core';
 import { serveStatic, staticServerOf, type StaticHandler } from '../static/handler.js';
 import { FastLane, type FastLaneOptions } from '../fast/lane.js';
 import type { StaticOptions } from '../static/options.js';
@@ -159,6 +159,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
     keepAliveTimeoutMs,
     timeoutMs,
     closing: () => closing !== null,
+    timed: log !== null,
     onRequest: requestStarted,
     onResponse: (r) => {
       requestEnded(String(r.status), r.complete);
@@ -192,7 +193,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
         ...counters,
         statuses: { ...counters.statuses },
         timeoutVerdicts: stalls.stats(),
-        fastPath: { enabled: lane !== null, ...(lane?.stats() ?? { responses: 0, handovers: 0, cachedResponseBytes: 0 }) },
+        fastPath: { enabled: lane !== null, ...(lane?.stats() ?? { responses: 0, handovers: 0, cachedResponseBytes: 0, ring: null }) },
       },
     };
   };
@@ -305,7 +306,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
   };
 }
 
-type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'onRequest' | 'onResponse' | 'onStalled' | 'onIdle'>;
+type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'timed' | 'onRequest' | 'onResponse' | 'onStalled' | 'onIdle'>;
 
 /**
  * Puts the fast path in front of node:http: new connections go to the lane, which hands them to
@@ -317,11 +318,14 @@ function installFastLane(server: http.Server, listeners: readonly unknown[], han
   if (!statics || listeners.length !== 1 || typeof listeners[0] !== 'function') return null;
   const nodeConnection = listeners[0] as (this: http.Server, socket: net.Socket) => void;
   server.removeListener('connection', nodeConnection);
+  // Connections arrive unread, so the lane can give their reads to the ring (or resume them).
+  (server as { pauseOnConnect?: boolean }).pauseOnConnect = true;
   const lane = new FastLane({
     ...hooks,
     handOver: (socket) => nodeConnection.call(server, socket),
     statics,
     fileSender: handler.fileSender,
+    driver: handler.sender.backend === 'io_uring' ? new ConnectionDriver({ sender: handler.sender }) : null,
     headersTimeoutMs: () => server.headersTimeout,
   });
   server.on('connection', (socket: net.Socket) => lane.accept(socket));

@@ -137,6 +137,14 @@ export function prometheusText(stats: ServerStats): string {
   block(out, 'zcsend_http_connections', 'gauge', 'Open HTTP connections.', [['', stats.http.connections]]);
   block(out, 'zcsend_http_fast_path_responses_total', 'counter', 'Responses written by the fast path, without node:http.', [['', stats.http.fastPath.responses]]);
   block(out, 'zcsend_http_fast_path_handovers_total', 'counter', 'Connections handed from the fast path to node:http.', [['', stats.http.fastPath.handovers]]);
+  const ring = stats.http.fastPath.ring;
+  if (ring) {
+    block(out, 'zcsend_http_ring_connections', 'gauge', 'Fast-path connections read and written through the ring now.', [['', ring.active]]);
+    block(out, 'zcsend_http_ring_connections_total', 'counter', 'Fast-path connections read and written through the ring.', [['', ring.driven]]);
+    block(out, 'zcsend_http_ring_received_bytes_total', 'counter', 'Bytes received by ring-driven connections (multishot receives).', [['', ring.bytesReceived]]);
+    block(out, 'zcsend_http_ring_written_bytes_total', 'counter', 'Bytes written by ring sends on ring-driven connections.', [['', ring.bytesWritten]]);
+    block(out, 'zcsend_http_ring_rearms_total', 'counter', 'Receives armed again after the receive pool ran dry.', [['', ring.rearms]]);
+  }
   block(out, 'zcsend_uptime_seconds', 'gauge', 'Seconds since the server started.', [['', stats.uptimeSeconds]]);
   out.push('');
   return out.join('\n');
