@@ -32,6 +32,8 @@ export interface Representation {
    * representation leaves its cache.
    */
   inlineFd: number | null;
+  /** The event-loop turn (LoopTurn) in which the held `inlineFd` was last found to be this version. */
+  inlineCheckedTurn: number;
 }
 
 export interface HeaderPolicy {
@@ -92,5 +94,6 @@ export function makeRepresentation(
     notModifiedHeaders: [...validators, ...negotiation, ...policy.common],
     inline,
     inlineFd: inline ? null : -1,
+    inlineCheckedTurn: -1,
   };
 }

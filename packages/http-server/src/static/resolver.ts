@@ -44,6 +44,28 @@ const MAX_ENTRIES = 16_384;
 export const INLINE_SENDFILE_MIN_BYTES = 32 * 1024 + 1;
 /** Open files held for inline bodies, at most (each is one descriptor of the process). */
 const MAX_INLINE_FDS = 1024;
+
+/**
+ * A counter that moves on once per event-loop iteration in which it was read (a setImmediate
+ * bumps it): work done in one synchronous stretch, such as a batch of ring completions, sees one
+ * value.
+ */
+class LoopTurn {
+  private value = 0;
+  private scheduled = false;
+  private readonly advance = () => {
+    this.value++;
+    this.scheduled = false;
+  };
+
+  current(): number {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.advance);
+    }
+    return this.value;
+  }
+}
 /** Longer request paths are resolved every time: hostile clients must not fill memory with keys. */
 const MAX_CACHED_KEY = 1024;
 
@@ -84,6 +106,7 @@ export class Resolver {
   private readonly pending = new Map<string, Promise<Entry>>();
   private inlineBytes = 0;
   private inlineFds = 0;
+  private readonly turn = new LoopTurn();
   private readonly rootPrefix: string;
 
   constructor(
@@ -127,15 +150,22 @@ export class Resolver {
    * reached, representation released, or the file on disk is no longer this version). Opened
    * synchronously: the path was resolved moments ago and the call is made once per version.
    *
-   * A held file is checked (fstat) on every call: rewritten in place (same inode), it would give
-   * other bytes than `inline` under this version's ETag and Content-Length, or a mix of both
-   * when sendfile stops short. Once it changed it is closed and the body goes from memory, as
+   * A held file is checked (fstat) in every event-loop turn that uses it (once for all the
+   * responses of one batch of requests): rewritten in place (same inode), it would give other
+   * bytes than `inline` under this version's ETag and Content-Length, or a mix of both when
+   * sendfile stops short. Once it changed it is closed and the body goes from memory, as
    * node:http's path sends it. The caller uses the fd in the same synchronous step.
    */
   inlineFileFd(rep: Representation): number {
     const held = rep.inlineFd;
     if (held !== null) {
-      if (held < 0 || this.stillVersion(held, rep)) return held;
+      if (held < 0) return held;
+      const turn = this.turn.current();
+      if (rep.inlineCheckedTurn === turn) return held;
+      if (this.stillVersion(held, rep)) {
+        rep.inlineCheckedTurn = turn;
+        return held;
+      }
       this.dropInlineFd(rep);
       return -1;
     }
@@ -154,6 +184,7 @@ export class Resolver {
     }
     this.inlineFds++;
     rep.inlineFd = fd;
+    rep.inlineCheckedTurn = this.turn.current();
     return fd;
   }
 
