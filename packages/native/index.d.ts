@@ -32,12 +32,13 @@ export interface RingOptions {
  * One io_uring per JS thread. Every op method prepares one SQE and returns 0, or -errno.
  * Methods marked "submits" also call io_uring_submit before returning (their SQE points at
  * memory that native code owns only for the duration of the call).
- * Completions arrive through `onCompletions(count)`: `cqes` holds `count` records of 4 int32:
+ * Completions arrive through `onCompletions(count, overflow)` (`overflow`: what the `overflow`
+ * getter says at that moment): `cqes` holds `count` records of 4 int32:
  * [userDataLo, userDataHi, res, flags]. The callback may run several times per loop turn
  * when more CQEs are ready than `cqes` holds.
  */
 export declare class NativeRing {
-  constructor(options: RingOptions, onCompletions: (count: number) => void);
+  constructor(options: RingOptions, onCompletions: (count: number, overflow: number) => void);
   readonly cqes: Int32Array;
   /** e.g. ['SINGLE_ISSUER','COOP_TASKRUN','TASKRUN_FLAG'] */
   readonly setupFlags: string[];
@@ -72,8 +73,11 @@ export declare class NativeRing {
    * Provided-buffer ring `group` over `pool`, cut into buffers of `bufferSize` bytes (a power of
    * two count, at most 32768), every one available to the kernel. The ring keeps `pool` alive
    * while registered. 0 or -errno (-EEXIST: group taken).
+   * `recycled` (at least count + 1 elements) lets JS hand buffers back without a call each:
+   * write the ids after `recycled[0]` and their number in `recycled[0]`; the ring takes them after
+   * every completion callback and before every submit, and resets `recycled[0]` to 0.
    */
-  registerBufRing(group: number, pool: ArrayBufferView, bufferSize: number): number;
+  registerBufRing(group: number, pool: ArrayBufferView, bufferSize: number, recycled?: Uint16Array): number;
   /** Hand buffer `bufferId` of `group` back to the kernel (after reading what a receive put there). */
   recycleBuffer(group: number, bufferId: number): number;
   /** After this no receive picks (or writes into) a buffer of `group`. */

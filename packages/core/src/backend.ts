@@ -1,8 +1,12 @@
 import * as os from 'node:os';
 import { load, type NativeProbe } from '@zcsend/native';
 
-/** Called with the shared CQE array: `count` records of [userDataLo, userDataHi, res, flags]. */
-export type CompletionHandler = (cqes: Int32Array, count: number) => void;
+/**
+ * Called with the shared CQE array: `count` records of [userDataLo, userDataHi, res, flags], and
+ * the ring's cumulative CQ overflow count as of this batch when the ring reports it (else read
+ * `overflow`).
+ */
+export type CompletionHandler = (cqes: Int32Array, count: number, overflow?: number) => void;
 
 /**
  * The seam between the Sender's state machine and a ring. The native binding implements it;
@@ -31,7 +35,8 @@ export interface RingBackend {
   registerFileSlots?(count: number): number;
   updateFile?(index: number, fd: number): number;
   /** Provided-buffer ring `group` over `pool` (see @zcsend/native). Optional, like the three after it. */
-  registerBufRing?(group: number, pool: Uint8Array, bufferSize: number): number;
+  /** `recycled`: ids queued there ([count, id...]) are handed back after each batch and before each submit. */
+  registerBufRing?(group: number, pool: Uint8Array, bufferSize: number, recycled?: Uint16Array): number;
   recycleBuffer?(group: number, bufferId: number): number;
   unregisterBufRing?(group: number): number;
   /** Multishot receive into buffers of `group`: a CQE per chunk (F_MORE while armed). */
@@ -96,7 +101,12 @@ export function openNativeRing(
   if (!binding) return { ring: null, reason: 'native addon unavailable' };
   try {
     let native: InstanceType<typeof binding.Ring> | null = null;
-    native = new binding.Ring({ entries }, (count) => onCompletions(native!.cqes, count));
+    // The shared array, read once: only a detached one (length 0) needs the ring's new one.
+    let cqes: Int32Array | null = null;
+    native = new binding.Ring({ entries }, (count, overflow) => {
+      if (cqes === null || cqes.length === 0) cqes = native!.cqes;
+      onCompletions(cqes, count, overflow);
+    });
     const ring = native;
     const features = { reportUsage: p.features.reportUsage, fixedBuffers: p.features.fixedBuffers, sendmsgZc: p.features.sendmsgZc };
     const backend: RingBackend = {
@@ -119,7 +129,7 @@ export function openNativeRing(
       pollAdd: (fd, events, sqeFlags, userData) => ring.pollAdd(fd, events, sqeFlags, userData),
       registerFileSlots: (count) => ring.registerFileSlots(count),
       updateFile: (index, fd) => ring.updateFile(index, fd),
-      registerBufRing: (group, pool, bufferSize) => ring.registerBufRing(group, pool, bufferSize),
+      registerBufRing: (group, pool, bufferSize, recycled) => ring.registerBufRing(group, pool, bufferSize, recycled),
       recycleBuffer: (group, bufferId) => ring.recycleBuffer(group, bufferId),
       unregisterBufRing: (group) => ring.unregisterBufRing(group),
       recvMultishot: (fd, group, userData) => ring.recvMultishot(fd, group, userData),

@@ -144,15 +144,25 @@ export class FakeRing implements RingBackend {
   }
 
   /** Provided-buffer groups as registerBufRing left them, with the ids the kernel may use. */
-  readonly bufRings = new Map<number, { pool: Uint8Array; size: number; free: number[] }>();
+  readonly bufRings = new Map<number, { pool: Uint8Array; size: number; free: number[]; recycled: Uint16Array | null }>();
 
-  registerBufRing(group: number, pool: Uint8Array, bufferSize: number): number {
+  registerBufRing(group: number, pool: Uint8Array, bufferSize: number, recycled?: Uint16Array): number {
     if (this.closed) return -77;
     if (this.options.failBufRingWith) return this.options.failBufRingWith;
     if (this.bufRings.has(group)) return -17; // EEXIST
     const count = pool.byteLength / bufferSize;
-    this.bufRings.set(group, { pool, size: bufferSize, free: Array.from({ length: count }, (_, i) => i) });
+    this.bufRings.set(group, { pool, size: bufferSize, free: Array.from({ length: count }, (_, i) => i), recycled: recycled ?? null });
     return 0;
+  }
+
+  /** As the native ring does after each batch and before each submit: take the queued ids. */
+  private takeRecycled(): void {
+    for (const [group, ring] of this.bufRings) {
+      const queue = ring.recycled;
+      if (!queue) continue;
+      for (let i = 1; i <= queue[0]!; i++) this.recycleBuffer(group, queue[i]!);
+      queue[0] = 0;
+    }
   }
 
   recycleBuffer(group: number, bufferId: number): number {
@@ -195,6 +205,7 @@ export class FakeRing implements RingBackend {
   }
 
   submit(): number {
+    this.takeRecycled();
     if (this.options.submitResult !== undefined) return this.options.submitResult;
     let n = 0;
     for (const sqe of this.sqes) {
@@ -250,5 +261,6 @@ export class FakeRing implements RingBackend {
     this.pending = [];
     batch.forEach(([lo, hi, res, flags], i) => this.cqes.set([lo, hi, res, flags], i * 4));
     this.onCompletions(this.cqes, batch.length);
+    this.takeRecycled();
   }
 }

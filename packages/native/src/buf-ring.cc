@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include <algorithm>
+
 #include "args.h"
 #include "ring.h"
 
@@ -35,8 +37,42 @@ void Ring::FreeBufRings() {
   buf_rings_.clear();
 }
 
-// registerBufRing(group, pool, bufferSize): the pool's length must be a power
-// of two count of bufferSize-byte buffers. Every buffer starts out available.
+// Writes buffer `id` into the descriptor ring `offset` places past its tail;
+// io_uring_buf_ring_advance then publishes every one written.
+void Ring::Recycle(BufRing* br, uint32_t id, int offset) {
+  io_uring_buf_ring_add(br->entries, br->base + static_cast<size_t>(id) * br->buffer_size, br->buffer_size,
+                        static_cast<unsigned short>(id), io_uring_buf_ring_mask(br->count), offset);
+}
+
+void Ring::FlushRecycled() {
+  for (auto& br : buf_rings_) {
+    if (br->recycled.IsEmpty()) continue;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env_, br->recycled.Value(), &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_uint16_array || data == nullptr || length == 0) {
+      continue;  // detached by JS: nothing can be queued there any more
+    }
+    auto* ids = static_cast<uint16_t*>(data);
+    const size_t count = std::min<size_t>(ids[0], length - 1);
+    if (count == 0) continue;
+    int added = 0;
+    for (size_t i = 1; i <= count; i++) {
+      if (ids[i] >= br->count) continue;  // not one of ours: never hand the kernel a stray address
+      Recycle(br.get(), ids[i], added++);
+    }
+    io_uring_buf_ring_advance(br->entries, added);
+    ids[0] = 0;
+  }
+}
+
+// registerBufRing(group, pool, bufferSize[, recycled]): the pool's length must be
+// a power of two count of bufferSize-byte buffers. Every buffer starts out
+// available. `recycled`, a Uint16Array of at least count + 1 elements, is where
+// JS may queue ids to hand back without a call per buffer: recycled[0] holds
+// how many ids follow; the ring takes them after each completion callback and
+// before each submit, and sets recycled[0] back to 0.
 Napi::Value Ring::RegisterBufRing(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto group = static_cast<uint16_t>(IntArg(info, 0, "group", 0, UINT16_MAX));
@@ -48,6 +84,16 @@ Napi::Value Ring::RegisterBufRing(const Napi::CallbackInfo& info) {
   const size_t count = pool.length / buffer_size;
   if (count > kMaxBuffers || (count & (count - 1)) != 0) {
     ThrowRangeError(env, "pool", "It must hold a power of two buffers, at most 32768.");
+  }
+  Napi::Value recycled = info[3];
+  const bool has_recycled = !recycled.IsUndefined() && !recycled.IsNull();
+  if (has_recycled) {
+    if (!recycled.IsTypedArray() || recycled.As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array) {
+      ThrowTypeError(env, "recycled", "a Uint16Array");
+    }
+    if (recycled.As<Napi::TypedArray>().ElementLength() < count + 1) {
+      ThrowRangeError(env, "recycled", "It must hold at least one element more than the pool has buffers.");
+    }
   }
   if (!open_) return Result(env, -EBADFD);
   if (FindBufRing(group) != nullptr) return Result(env, -EEXIST);
@@ -82,6 +128,10 @@ Napi::Value Ring::RegisterBufRing(const Napi::CallbackInfo& info) {
   br->buffer_size = buffer_size;
   br->count = static_cast<uint32_t>(count);
   br->pool = Napi::Persistent(info[1]);
+  if (has_recycled) {
+    br->recycled = Napi::Persistent(recycled);
+    recycled.As<Napi::Uint16Array>()[0] = 0;
+  }
   buf_rings_.push_back(std::move(br));
   return Result(env, 0);
 }
@@ -94,8 +144,7 @@ Napi::Value Ring::RecycleBuffer(const Napi::CallbackInfo& info) {
   BufRing* br = open_ ? FindBufRing(group) : nullptr;
   if (br == nullptr) return Result(env, open_ ? -ENOENT : -EBADFD);
   if (id >= br->count) ThrowRangeError(env, "bufferId", "No such buffer in this group.");
-  io_uring_buf_ring_add(br->entries, br->base + static_cast<size_t>(id) * br->buffer_size, br->buffer_size,
-                        static_cast<unsigned short>(id), io_uring_buf_ring_mask(br->count), 0);
+  Recycle(br, id, 0);
   io_uring_buf_ring_advance(br->entries, 1);
   return Result(env, 0);
 }

@@ -80,6 +80,7 @@ int Ring::AcquireSqe(io_uring_sqe** out) {
 }
 
 int Ring::SubmitOwned(io_uring_sqe* sqe) {
+  FlushRecycled();
   int submitted = io_uring_submit(&ring_);
   if (io_uring_sq_ready(&ring_) != 0) submitted = io_uring_submit(&ring_);  // e.g. stopped at a bad SQE
   // With IORING_FEAT_SUBMIT_STABLE (5.5+) a consumed SQE's msghdr, iovecs and
@@ -243,6 +244,7 @@ Napi::Value Ring::Cancel(const Napi::CallbackInfo& info) {
 // submit(): number of SQEs submitted, or -errno.
 Napi::Value Ring::Submit(const Napi::CallbackInfo& info) {
   if (!open_) return Result(info.Env(), -EBADFD);
+  FlushRecycled();
   return Result(info.Env(), io_uring_submit(&ring_));
 }
 

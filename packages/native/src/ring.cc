@@ -332,6 +332,7 @@ void Ring::Reap() {
     }
     idle = 0;
     Deliver(self, n);  // may close the ring
+    if (open_) FlushRecycled();
     if (++batches == kMaxBatchesPerWake) {
       // Let the rest of the loop run. The ring fd is level-triggered; the
       // eventfd is not re-signalled for work already queued, so signal it.
@@ -380,7 +381,8 @@ void Ring::Deliver(Napi::Object self, unsigned count) {
   if (!callback.IsFunction()) return;
   try {
     // MakeCallback with an async context: process.nextTick and microtasks run after it.
-    callback.As<Napi::Function>().MakeCallback(self, {Napi::Number::New(env, count)}, *async_context_);
+    callback.As<Napi::Function>().MakeCallback(
+        self, {Napi::Number::New(env, count), Napi::Number::New(env, OverflowCount())}, *async_context_);
   } catch (const Napi::Error& error) {
     // Like any callback from the event loop: an 'uncaughtException'.
     napi_fatal_exception(env_, error.Value());
@@ -402,10 +404,12 @@ Napi::Value Ring::GetSqEntries(const Napi::CallbackInfo& info) { return Napi::Nu
 
 Napi::Value Ring::GetCqEntries(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), cq_entries_); }
 
-Napi::Value Ring::GetOverflow(const Napi::CallbackInfo& info) {
+double Ring::OverflowCount() const {
   const uint32_t dropped = open_ ? IO_URING_READ_ONCE(*ring_.cq.koverflow) : koverflow_at_close_;
-  return Napi::Number::New(info.Env(), static_cast<double>(overflow_seen_ + dropped));
+  return static_cast<double>(overflow_seen_ + dropped);
 }
+
+Napi::Value Ring::GetOverflow(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), OverflowCount()); }
 
 Napi::Value Ring::Ref(const Napi::CallbackInfo& info) {
   if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));

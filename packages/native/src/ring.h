@@ -42,6 +42,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
     uint32_t buffer_size;
     uint32_t count;
     Napi::Reference<Napi::Value> pool;  // keeps the memory alive while the kernel may write it
+    // Optional Uint16Array where JS queues buffer ids to hand back: [count, id, id, ...].
+    Napi::Reference<Napi::Value> recycled;
   };
 
   // --- ring.cc: lifecycle ---------------------------------------------------
@@ -56,6 +58,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
   void Reap();
   unsigned CopyCqes(int32_t* out, unsigned capacity);
   int32_t* CqeBuffer(Napi::Env env);
+  double OverflowCount() const;
   void Deliver(Napi::Object self, unsigned count);
 
   // --- ops.cc helpers ---------------------------------------------------------
@@ -99,6 +102,10 @@ class Ring : public Napi::ObjectWrap<Ring> {
   Napi::Value UnregisterBufRing(const Napi::CallbackInfo& info);
   Napi::Value RecvMultishot(const Napi::CallbackInfo& info);
   BufRing* FindBufRing(uint32_t group);
+  // Hands back the ids JS queued in each group's `recycled` array (after every completion
+  // callback and before every submit, so JS needs no call per buffer).
+  void FlushRecycled();
+  void Recycle(BufRing* br, uint32_t id, int offset);
   // After the kernel is done with them (ring exited or group unregistered).
   void FreeBufRings();
 

@@ -165,4 +165,54 @@ describe.skipIf(skipUring)('provided-buffer rings and recvMultishot', () => {
     pair.client.write(body);
     expect(sha256(await received)).toBe(sha256(body));
   });
+
+  it('takes back the ids JS queues in `recycled` after each callback, without a call per buffer', async () => {
+    const size = 1024;
+    const count = 4;
+    const pool = Buffer.alloc(count * size);
+    const recycled = new Uint16Array(count + 1);
+    const ring = new (native().Ring)({}, (n) => {
+      const a = ring.cqes;
+      for (let i = 0; i < n; i++) {
+        const res = a[i * 4 + 2];
+        const flags = a[i * 4 + 3] >>> 0;
+        if (res > 0) {
+          const id = flags >>> native().constants.IORING_CQE_BUFFER_SHIFT;
+          got.push(Buffer.from(pool.subarray(id * size, id * size + res)));
+          recycled[++recycled[0]] = id; // handed back when this callback returns
+        } else {
+          ends.push(res);
+        }
+      }
+    });
+    const got: Buffer[] = [];
+    const ends: number[] = [];
+    ring.ref();
+    try {
+      pair = await tcpPair();
+      pair.server.pause();
+      expect(() => ring.registerBufRing(0, pool, size, new Uint16Array(count))).toThrow(RangeError);
+      expect(() => ring.registerBufRing(0, pool, size, new Uint8Array(count + 1) as never)).toThrow(TypeError);
+      expect(ring.registerBufRing(0, pool, size, recycled)).toBe(0);
+      expect(ring.recvMultishot(fdOf(pair.server), 0, 5)).toBe(0);
+      ring.submit();
+      // Sixteen buffers' worth, written a piece at a time, through four buffers: only the queued
+      // recycles keep the receive going (each piece fits the buffers the last callback freed).
+      const body = pattern(16 * size, 11);
+      for (let off = 0; off < body.length; off += size) {
+        const before = got.length;
+        pair.client.write(body.subarray(off, off + size));
+        const deadline = Date.now() + 5000;
+        while (got.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      }
+      const deadline = Date.now() + 5000;
+      while (Buffer.concat(got).length < body.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(sha256(Buffer.concat(got))).toBe(sha256(body));
+      expect(ends).toEqual([]); // never ran dry
+      expect(recycled[0]).toBe(0);
+    } finally {
+      ring.unref();
+      ring.close();
+    }
+  });
 });

@@ -12,6 +12,8 @@ let nextGroup = 1;
 export class ReceivePool {
   readonly group: number;
   private readonly memory: Buffer;
+  /** Ids queued for the ring to take back in bulk: [count, id, id...]. */
+  private readonly recycled: Uint16Array;
 
   private constructor(
     private readonly ring: RingBackend,
@@ -21,6 +23,7 @@ export class ReceivePool {
   ) {
     this.group = group;
     this.memory = Buffer.allocUnsafeSlow(bufferSize * count);
+    this.recycled = new Uint16Array(count + 1);
   }
 
   /** A registered pool, or -errno (the ring cannot do provided buffers: the caller falls back). */
@@ -29,7 +32,7 @@ export class ReceivePool {
     const group = nextGroup;
     nextGroup = nextGroup >= 0xffff ? 1 : nextGroup + 1;
     const pool = new ReceivePool(ring, group, bufferSize, count);
-    const rc = ring.registerBufRing(group, pool.memory, bufferSize);
+    const rc = ring.registerBufRing(group, pool.memory, bufferSize, pool.recycled);
     return rc < 0 ? rc : pool;
   }
 
@@ -39,7 +42,19 @@ export class ReceivePool {
     return this.memory.subarray(start, start + length);
   }
 
+  /**
+   * Buffer `id` is the kernel's again. Queued for the ring, which takes the queue after this
+   * completion batch (before the kernel can need it: the batch's submit comes first); one call
+   * per buffer only if the queue is somehow full.
+   */
   recycle(id: number): void {
-    this.ring.recycleBuffer!(this.group, id);
+    const queue = this.recycled;
+    const n = queue[0]! + 1;
+    if (n < queue.length) {
+      queue[n] = id;
+      queue[0] = n;
+    } else {
+      this.ring.recycleBuffer!(this.group, id);
+    }
   }
 }

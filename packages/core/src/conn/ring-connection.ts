@@ -4,7 +4,7 @@ import { IORING_CQE_F_MORE, MSG_WAITALL } from '../constants.js';
 import { violationChannel } from '../diagnostics.js';
 import { ZcSendError, errnoError } from '../errors.js';
 import type { RawOp, RawRing } from '../sender/public-types.js';
-import { currentFd, libuvIdle, refreshIdleTimer } from '../sockets.js';
+import { libuvIdle, refreshIdleTimer } from '../sockets.js';
 import type { ReceivePool } from './receive-pool.js';
 
 const { ECANCELED, ENOBUFS } = osConstants.errno;
@@ -71,6 +71,8 @@ export class RingConnection {
   private queuedBytes = 0;
   private inFlight: Uint8Array | null = null;
   private writtenWaiters: Array<() => void> = [];
+  /** libuv's handle when driving began: while the socket still has this one, it has `fd`. */
+  private readonly handle: unknown;
 
   private readonly recvOp: RawOp = {
     prepare: (ring, userData) => {
@@ -104,7 +106,17 @@ export class RingConnection {
     private readonly counters: ConnectionCounters,
     private readonly handlers: ConnectionHandlers,
     private readonly onGone: (connection: RingConnection) => void,
-  ) {}
+  ) {
+    this.handle = (socket as unknown as { _handle: unknown })._handle;
+  }
+
+  /**
+   * The socket is open and still on the handle whose fd the ops name (destroy() drops the handle
+   * before libuv closes the fd). Cheaper than reading the fd back through the handle.
+   */
+  private hasFd(): boolean {
+    return !this.socket.destroyed && (this.socket as unknown as { _handle: unknown })._handle === this.handle;
+  }
 
   /** Bytes written through this connection and not yet accepted by the kernel. */
   get writableLength(): number {
@@ -113,7 +125,7 @@ export class RingConnection {
 
   /** @internal Arms the first receive; false (nothing armed, the socket untouched) when it could not be queued. */
   start(): boolean {
-    return currentFd(this.socket) === this.fd && this.raw.queueOne(this.recvOp) >= 0;
+    return this.hasFd() && this.raw.queueOne(this.recvOp) >= 0;
   }
 
   /** Stop receiving (backpressure). A chunk or two already received may still arrive. */
@@ -188,7 +200,7 @@ export class RingConnection {
 
   private arm(): void {
     if (this.recvId !== 0 || this.done || !this.receiving || this.onReleased || this.closed) return;
-    if (currentFd(this.socket) !== this.fd) return this.fail(new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket closed'));
+    if (!this.hasFd()) return this.fail(new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket closed'));
     const rc = this.raw.queueOne(this.recvOp);
     if (rc < 0) this.fail(errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', 'could not arm the receive'));
   }
@@ -249,7 +261,7 @@ export class RingConnection {
       this.maybeReleased();
       return;
     }
-    if (currentFd(this.socket) !== this.fd) {
+    if (!this.hasFd()) {
       this.pending.unshift(next);
       return this.fail(new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket closed'));
     }

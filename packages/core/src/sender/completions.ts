@@ -35,7 +35,7 @@ export class CompletionRouter {
    * The ring's completion callback, one batch: `count` records of [userDataLo, userDataHi, res,
    * flags]. An arrow the ring calls directly, so no wrapper call sits on this path.
    */
-  readonly onBatch: CompletionHandler = (cqes, count) => {
+  readonly onBatch: CompletionHandler = (cqes, count, overflow) => {
     this.link.beginBatch();
     try {
       for (let i = 0; i < count; i++) {
@@ -43,7 +43,7 @@ export class CompletionRouter {
         this.onCqe(cqes[base]! >>> 0, cqes[base + 1]! >>> 0, cqes[base + 2]!, cqes[base + 3]! >>> 0);
       }
     } finally {
-      this.link.endBatch();
+      this.link.endBatch(overflow);
     }
   };
 

@@ -48,10 +48,11 @@ export class RingLink {
     this.inBatch = true;
   }
 
-  endBatch(): void {
+  /** `reported`: the overflow count the ring passed with the batch (saves asking it). */
+  endBatch(reported?: number): void {
     this.inBatch = false;
     if (this.submitPending) this.submitNow();
-    const overflow = this.ring?.overflow ?? 0;
+    const overflow = reported ?? this.ring?.overflow ?? 0;
     if (overflow !== this.lastOverflow) {
       this.lastOverflow = overflow;
       violationChannel.publish({ kind: 'cq-overflow', overflow });
