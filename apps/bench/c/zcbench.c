@@ -117,13 +117,14 @@ struct ring_state {
   long copied;
 };
 
-// The best setup the kernel accepts, as the addon does: single issuer + deferred task work, else plain.
+// The best setup the kernel accepts, as the addon does: single issuer + cooperative task work
+// (the flag the addon prefers since DEFER_TASKRUN's eventfd wakes libuv late), else plain.
 static void ring_open(struct ring_state *rs) {
   struct io_uring_params p;
   memset(&p, 0, sizeof p);
-  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   if (io_uring_queue_init_params(64, &rs->ring, &p) == 0) {
-    rs->setup = "SINGLE_ISSUER|DEFER_TASKRUN";
+    rs->setup = "SINGLE_ISSUER|COOP_TASKRUN";
     return;
   }
   int ret = io_uring_queue_init(64, &rs->ring, 0);
