@@ -4,6 +4,8 @@ import { join } from 'node:path';
 
 let passed = 0, failed = 0, skipped = 0;
 const seen = [];
+// Named here because CI keeps only the tail of the log: which test failed, and its first message line.
+const failures = [];
 for (const group of ['packages', 'apps']) {
   if (!existsSync(group)) continue;
   for (const pkg of readdirSync(group)) {
@@ -11,19 +13,30 @@ for (const group of ['packages', 'apps']) {
     if (!existsSync(dir)) continue;
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
       const report = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+      const where = `${pkg}:${file.replace('.json', '')}`;
       passed += report.numPassedTests;
       failed += report.numFailedTests;
       skipped += report.numPendingTests + (report.numTodoTests ?? 0);
       // A file that failed to load has no failed test to count: count the file.
-      for (const file of report.testResults ?? []) {
-        const failedTests = (file.assertionResults ?? []).filter((t) => t.status === 'failed').length;
-        if (file.status === 'failed' && failedTests === 0) failed += 1;
+      for (const result of report.testResults ?? []) {
+        const failedTests = (result.assertionResults ?? []).filter((t) => t.status === 'failed');
+        for (const t of failedTests) failures.push(`${where} ${t.fullName}: ${firstLine(t.failureMessages)}`);
+        if (result.status === 'failed' && failedTests.length === 0) {
+          failed += 1;
+          failures.push(`${where} ${result.name}: ${firstLine([result.message])}`);
+        }
       }
-      seen.push(`${pkg}:${file.replace('.json', '')}`);
+      seen.push(where);
     }
   }
 }
 console.error(`reports: ${seen.join(' ') || 'none'}`);
+for (const line of failures) console.error(`FAILED ${line}`);
 if (seen.length === 0) failed += 1;
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);
+
+function firstLine(messages) {
+  const text = String((messages ?? []).find(Boolean) ?? 'no message');
+  return text.split('\n').find((l) => l.trim())?.trim().slice(0, 300) ?? 'no message';
+}
