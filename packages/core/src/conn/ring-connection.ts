@@ -21,7 +21,10 @@ export interface ConnectionHandlers {
    * as this returns: copy what you keep.
    */
   onData(chunk: Buffer): void;
-  /** The peer ended its side (FIN). Nothing more is received; writing may go on. */
+  /**
+   * The peer ended its side (FIN). Nothing more is received; writing may go on. Once end() has
+   * sent our FIN too, the connection closes the socket.
+   */
   onEnd(): void;
   /**
    * Receiving or writing failed (e.g. ECONNRESET): the connection destroyed the socket (its byte
@@ -66,6 +69,10 @@ export class RingConnection {
   /** No more receiving: the peer ended, receiving failed, or the connection closed or was released. */
   private done = false;
   private closed = false;
+  /** The peer's FIN came through the receive. */
+  private peerEnded = false;
+  /** end() handed our FIN to the socket. */
+  private finSent = false;
   private onReleased: (() => void) | null = null;
   private readonly pending: Uint8Array[] = [];
   private queuedBytes = 0;
@@ -179,10 +186,17 @@ export class RingConnection {
     this.forgetIfIdle();
   }
 
-  /** FIN once every queued write is out (a FIN through libuv now could overtake them). */
+  /**
+   * FIN once every queued write is out (a FIN through libuv now could overtake them). libuv never
+   * reads a driven socket, so Node never sees the peer's FIN and would keep the socket open for
+   * good: once both sides have ended, the socket is closed here (FIN, then close), as Node does.
+   */
   end(): void {
     this.whenWritten(() => {
-      if (!this.socket.destroyed) this.socket.end();
+      if (this.socket.destroyed || this.finSent) return;
+      this.finSent = true;
+      if (this.peerEnded) this.socket.destroySoon();
+      else this.socket.end();
     });
   }
 
@@ -226,7 +240,10 @@ export class RingConnection {
     if (res === 0 && !this.onReleased && !this.closed) {
       // The peer's FIN. (While releasing it stays for libuv to read: read(2) returns 0 again.)
       this.done = true;
+      this.peerEnded = true;
+      const finSent = this.finSent;
       this.handlers.onEnd();
+      if (finSent && !this.socket.destroyed) this.socket.destroySoon();
     } else if (res < 0 && res !== -ENOBUFS && !(res === -ECANCELED && this.cancelSent) && !this.closed && !this.onReleased) {
       // Not our own cancel: the peer reset, or the Sender cancelled everything (destroy, ring lost).
       return this.fail(errnoError('ZCSEND_ERR_RECV_FAILED', res, 'io_uring_enter', 'receive failed'));
