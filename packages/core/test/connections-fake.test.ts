@@ -175,6 +175,25 @@ describe('driven connection state machine (fake ring)', () => {
     expect(driver.stats().active).toBe(0);
   });
 
+  it('a submit retried on a later turn never carries an SQE naming the fd of a socket closed meanwhile', async () => {
+    // The number may already be a new connection's: that client would get these bytes. Whether
+    // the retry comes from the link's timer or from the cancels the socket's 'close' submits.
+    for (const busyAtClose of [true, false]) {
+      const { fake, conn, socket, sender } = await setup();
+      fake.options.submitResult = -16; // EBUSY: the SQEs stay in the SQ, the link tries again later
+      conn!.write(Buffer.from('reply'));
+      socket.destroy(); // libuv closes the fd now
+      if (!busyAtClose) fake.options.submitResult = undefined;
+      await once(socket, 'close');
+      fake.options.submitResult = undefined;
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the link's retry
+      expect(fake.submitted('send'), `busy at close: ${busyAtClose}`).toEqual([]);
+      // Given up instead: closing the ring discards what it never submitted.
+      expect(fake.closed).toBe(true);
+      expect(sender.backend).toBe('copy');
+    }
+  });
+
   it('declines (null, with the reason) when the ring has no provided buffers', async () => {
     const { conn, driver } = await setup({ fake: { failBufRingWith: -22 } });
     expect(conn).toBeNull();

@@ -89,6 +89,7 @@ export class RingConnection {
       return rc;
     },
     onComplete: (res, flags) => this.onReceive(res, flags),
+    target: this,
   };
 
   /** user_data of the send in flight, 0 when none (or while waiting for libuv's own writes). */
@@ -100,12 +101,14 @@ export class RingConnection {
       return rc;
     },
     onComplete: (res) => this.onSent(res),
+    target: this,
   };
 
   /** @internal Made by ConnectionDriver.drive(). */
   constructor(
     readonly socket: net.Socket,
-    private readonly fd: number,
+    /** The fd every SQE of this connection names (checked against the socket's before each). */
+    readonly fd: number,
     private readonly raw: RawRing,
     private readonly pool: ReceivePool,
     private readonly counters: ConnectionCounters,
@@ -180,7 +183,7 @@ export class RingConnection {
     this.pending.length = 0;
     this.cancelReceive();
     // A send in flight ends with -ECANCELED (or the bytes it managed); either way it is over.
-    if (this.sendId !== 0 && this.raw.ring.cancel(this.sendId) >= 0) this.raw.ring.submit();
+    if (this.sendId !== 0 && this.raw.ring.cancel(this.sendId) >= 0) this.raw.submit();
     this.queuedBytes = 0;
     this.callWaiters();
     this.forgetIfIdle();
@@ -210,8 +213,8 @@ export class RingConnection {
   private cancelReceive(): void {
     if (this.recvId === 0 || this.cancelSent) return;
     this.cancelSent = true;
-    // Submitted now: the socket may be going away for good.
-    if (this.raw.ring.cancel(this.recvId) >= 0) this.raw.ring.submit();
+    // Submitted now (or at the batch's end): the socket may be going away for good.
+    if (this.raw.ring.cancel(this.recvId) >= 0) this.raw.submit();
   }
 
   private onReceive(res: number, flags: number): void {
