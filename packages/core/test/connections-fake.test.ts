@@ -123,6 +123,26 @@ describe('driven connection state machine (fake ring)', () => {
     expect(socket.destroyed).toBe(true);
   });
 
+  it('Sender.destroy() ends a connection whose receive was ending anyway: nothing is armed after it', async () => {
+    // The receive's last CQE (a dry pool, or a chunk without F_MORE) is in the CQ when destroy()
+    // cancels: the cancel finds nothing, and the connection must not arm a receive nobody cancels.
+    for (const ending of ['ENOBUFS', 'early end'] as const) {
+      const { fake, sender, socket, errors } = await setup({ buffers: 1 });
+      const recv = receives(fake)[0]!;
+      fake.received(recv.userData, recv.group!, Buffer.from('a'), ending !== 'early end');
+      if (ending === 'ENOBUFS') expect(fake.received(recv.userData, recv.group!, Buffer.from('b'))).toBe(-1);
+      let settled = false;
+      const destroyed = sender.destroy().then(() => (settled = true));
+      fake.flush();
+      fake.cancelDone(recv.userData, -2).flush(); // ENOENT: it had ended
+      expect(receives(fake), ending).toHaveLength(1);
+      expect(socket.destroyed, ending).toBe(true);
+      expect(errors.map((e) => e.code), ending).toEqual(['ZCSEND_ERR_SENDER_CLOSED']);
+      await Promise.race([destroyed, new Promise((resolve) => setTimeout(resolve, 200))]);
+      expect(settled, `${ending}: destroy() resolved`).toBe(true);
+    }
+  });
+
   it('a peer reset fails the connection with the errno', async () => {
     const { fake, errors, driver } = await setup();
     fake.cqe(receives(fake)[0]!.userData, -ECONNRESET, 0).flush();

@@ -4,6 +4,7 @@ import { IORING_CQE_F_MORE, MSG_WAITALL } from '../constants.js';
 import { violationChannel } from '../diagnostics.js';
 import { ZcSendError, errnoError } from '../errors.js';
 import type { RawOp, RawRing } from '../sender/public-types.js';
+import { RING_CLOSED } from '../sender/raw-ring.js';
 import { currentFd, libuvIdle, refreshIdleTimer } from '../sockets.js';
 import type { ReceivePool } from './receive-pool.js';
 
@@ -13,6 +14,12 @@ const IORING_CQE_BUFFER_SHIFT = 16;
 const EMPTY = Buffer.alloc(0);
 /** Bytes queued (not yet accepted by the kernel) at which write() asks the caller to wait, as net.Socket's default. */
 const WRITE_HIGH_WATER = 16 * 1024;
+
+/** Why an op could not be queued: RING_CLOSED (-EBADFD) is the Sender closing its ring or being destroyed. */
+function queueError(rc: number, what: string): ZcSendError {
+  if (rc === RING_CLOSED) return new ZcSendError('ZCSEND_ERR_SENDER_CLOSED', `${what}: the sender is closed`, { errno: -rc });
+  return errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', what);
+}
 
 /** What a driven connection tells its owner. */
 export interface ConnectionHandlers {
@@ -207,7 +214,7 @@ export class RingConnection {
     if (this.recvId !== 0 || this.done || !this.receiving || this.onReleased || this.closed) return;
     if (currentFd(this.socket) !== this.fd) return this.fail(new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket closed'));
     const rc = this.raw.queueOne(this.recvOp);
-    if (rc < 0) this.fail(errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', 'could not arm the receive'));
+    if (rc < 0) this.fail(queueError(rc, 'could not arm the receive'));
   }
 
   private cancelReceive(): void {
@@ -288,7 +295,7 @@ export class RingConnection {
     const rc = this.raw.queueOne(this.sendOp);
     if (rc < 0) {
       this.inFlight = null;
-      this.fail(errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', 'could not queue the write'));
+      this.fail(queueError(rc, 'could not queue the write'));
     }
   }
 

@@ -3,8 +3,8 @@ import type { OpTable } from './op-table.js';
 import type { RawOp, RawRing } from './public-types.js';
 import type { RingLink } from './ring-link.js';
 
-/** -EBADFD: the Sender closed its ring. */
-const RING_CLOSED = -77;
+/** -EBADFD: the Sender closed its ring, or is being destroyed. */
+export const RING_CLOSED = -77;
 
 /**
  * What ringOps() hands the file engines: the ring, and a queue that gives their ops user_data in
