@@ -1,0 +1,86 @@
+// The fast path over a fake ring: the test plays the kernel for the driven connections, to reach
+// interleavings a real one rarely shows on loopback (a ring write still out while something else
+// wants the socket). The sockets are real; the client's request bytes go to the fake ring only
+// (libuv reads nothing the fake did not deliver), node:http's answers go out through libuv.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { Sender } from '@zcsend/core';
+import { FakeRing } from '@zcsend/core/testing';
+import { ResponseParser, makeTree, startServer, waitFor, type Tree } from './helpers.js';
+
+const ECANCELED = 125;
+
+let tree: Tree;
+beforeAll(() => {
+  tree = makeTree();
+});
+afterAll(() => tree?.cleanup());
+
+async function fakeServer() {
+  const { factory, ring } = FakeRing.factory();
+  const sender = new Sender({ ring: factory });
+  const s = await startServer({ root: tree.root, sender });
+  const client = net.connect(s.port, '127.0.0.1');
+  client.on('error', () => {});
+  const received: Buffer[] = [];
+  let ended = false;
+  client.on('data', (chunk: Buffer) => received.push(chunk));
+  client.on('end', () => (ended = true));
+  await once(client, 'connect');
+  const fake = ring();
+  await waitFor(() => fake.submitted('recvMultishot').length === 1, 5_000, 'the receive');
+  const recv = fake.submitted('recvMultishot')[0]!;
+  return {
+    s,
+    sender,
+    fake,
+    client,
+    received: () => Buffer.concat(received),
+    ended: () => ended,
+    /** The kernel receiving `text` on the connection. */
+    deliver: (text: string) => {
+      fake.received(recv.userData, recv.group!, Buffer.from(text, 'latin1'));
+      fake.flush();
+    },
+    recv,
+  };
+}
+
+describe('fast path on a fake ring', () => {
+  // [what follows the fast path's response, node:http's answers once it has the socket]
+  const cases: Array<[string, string, Array<[number, string]>]> = [
+    ['a request', 'POST /small.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n', [[405, 'close']]],
+    ['the start of one', 'DELETE /small.txt HTTP/1.1\r\nHo', []], // nothing to answer: ended, as close() ends idle ones
+  ];
+  for (const [what, declined, answers] of cases) {
+    it(`a shutdown during a hand-over (${what}) leaves the socket alone until the ring lets go; node:http then ends it`, async () => {
+      const { s, sender, fake, client, received, ended, deliver, recv } = await fakeServer();
+      let kernelDone = false;
+      try {
+        // A response the fast path writes through the ring, then bytes it hands to node:http.
+        deliver('GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n' + declined);
+        await waitFor(() => fake.submitted('send').length === 1 && fake.submitted('cancel').length === 1, 5_000, 'the write and the release');
+        const send = fake.submitted('send')[0]!;
+        expect(Buffer.from(send.buf!).toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        // The write is still out (its CQE not in) when the server starts shutting down.
+        const closed = s.fileServer.close();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(ended(), 'a FIN while the ring still writes would cut that response').toBe(false);
+        fake.first(send.userData, send.length, false).cqe(recv.userData, -ECANCELED, 0).flush();
+        kernelDone = true;
+        await waitFor(() => ended(), 5_000, 'node:http to end the connection');
+        const parser = new ResponseParser();
+        parser.push(received());
+        expect(parser.responses.map((r) => [r.status, r.headers.connection])).toEqual(answers);
+        expect((await closed).forced).toBe(false);
+      } finally {
+        // Whatever the ring still owes (a failed run leaves the write and the receive out).
+        if (!kernelDone) fake.first(fake.submitted('send')[0]?.userData ?? 0, 0, false).cqe(recv.userData, -ECANCELED, 0).flush();
+        client.destroy();
+        await s.close();
+        await sender.destroy();
+      }
+    });
+  }
+});
