@@ -214,6 +214,20 @@ describe('driven connection state machine (fake ring)', () => {
     }
   });
 
+  it('close() unregisters the receive pool once the last connection is gone, and drives no new socket', async () => {
+    const { fake, driver, socket } = await setup();
+    const recv = receives(fake)[0]!.userData;
+    driver.close();
+    expect(fake.bufRings.size).toBe(1); // a receive is still armed on it
+    expect(driver.drive(await pausedSocket(), { onData() {}, onEnd() {}, onError() {} })).toBeNull();
+    socket.destroy();
+    await once(socket, 'close');
+    expect(fake.bufRings.size).toBe(1); // cancelled, not yet ended
+    fake.cqe(recv, -ECANCELED, 0).flush();
+    expect(fake.bufRings.size).toBe(0);
+    expect(driver.stats()).toMatchObject({ active: 0, poolBytes: 0, unavailableReason: 'the driver is closed' });
+  });
+
   it('declines (null, with the reason) when the ring has no provided buffers', async () => {
     const { conn, driver } = await setup({ fake: { failBufRingWith: -22 } });
     expect(conn).toBeNull();

@@ -83,4 +83,20 @@ describe('fast path on a fake ring', () => {
       }
     });
   }
+
+  it('close() gives the receive pool back to the ring, which is the thread\'s and outlives the server', async () => {
+    const { s, sender, fake, client, ended, recv } = await fakeServer();
+    try {
+      expect(fake.bufRings.size).toBe(1);
+      fake.cqe(recv.userData, 0, 0).flush(); // the peer's FIN: the fast path ends the connection
+      await waitFor(() => ended(), 5_000, 'the server to end the connection');
+      await s.fileServer.close();
+      expect(fake.bufRings.size).toBe(0);
+      expect(s.fileServer.stats().http.fastPath.ring).toMatchObject({ active: 0, poolBytes: 0 });
+    } finally {
+      client.destroy();
+      await s.close();
+      await sender.destroy();
+    }
+  });
 });

@@ -104,6 +104,11 @@ export class FastLane {
     this.startSweeper();
   }
 
+  /** Every connection is gone (shutdown): the ring's receive pool goes back to it. */
+  close(): void {
+    this.options.driver?.close();
+  }
+
   owns(socket: net.Socket): boolean {
     return this.connections.has(socket);
   }

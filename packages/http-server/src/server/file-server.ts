@@ -291,6 +291,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
       }, shutdownTimeoutMs);
       await allClosed;
       clearTimeout(timer);
+      lane?.close();
       await handler.close();
       await sender.whenDrained();
       log?.flush();
