@@ -17,16 +17,18 @@ beforeAll(() => {
 });
 afterAll(() => tree?.cleanup());
 
-async function fakeServer() {
+async function fakeServer(options: { timeoutMs?: number } = {}) {
   const { factory, ring } = FakeRing.factory();
   const sender = new Sender({ ring: factory });
-  const s = await startServer({ root: tree.root, sender });
+  const s = await startServer({ root: tree.root, sender, ...options });
   const client = net.connect(s.port, '127.0.0.1');
   client.on('error', () => {});
   const received: Buffer[] = [];
   let ended = false;
+  let closed = false;
   client.on('data', (chunk: Buffer) => received.push(chunk));
   client.on('end', () => (ended = true));
+  client.on('close', () => (closed = true));
   await once(client, 'connect');
   const fake = ring();
   await waitFor(() => fake.submitted('recvMultishot').length === 1, 5_000, 'the receive');
@@ -38,6 +40,7 @@ async function fakeServer() {
     client,
     received: () => Buffer.concat(received),
     ended: () => ended,
+    closed: () => closed,
     /** The kernel receiving `text` on the connection. */
     deliver: (text: string) => {
       fake.received(recv.userData, recv.group!, Buffer.from(text, 'latin1'));
@@ -94,6 +97,24 @@ describe('fast path on a fake ring', () => {
       expect(fake.bufRings.size).toBe(0);
       expect(s.fileServer.stats().http.fastPath.ring).toMatchObject({ active: 0, poolBytes: 0 });
     } finally {
+      client.destroy();
+      await s.close();
+      await sender.destroy();
+    }
+  });
+
+  it('a hand-over waiting on a write the peer never takes is bounded by timeoutMs (the stalled peer is reset)', async () => {
+    const { s, sender, fake, client, closed, deliver, recv } = await fakeServer({ timeoutMs: 150 });
+    try {
+      deliver('GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\nDELETE /small.txt HTTP/1.1\r\nHost: t\r\n\r\n');
+      await waitFor(() => fake.submitted('send').length === 1 && fake.submitted('cancel').length === 1, 5_000, 'the write and the release');
+      fake.cqe(recv.userData, -ECANCELED, 0).flush(); // the receive has ended; the write never will
+      // Judged like a stalled response: noted at the first timeout, reset at the second.
+      await waitFor(() => closed(), 3_000, 'the stalled connection to be cut');
+      expect(s.fileServer.stats().http.timeouts).toBe(1);
+    } finally {
+      const send = fake.submitted('send')[0];
+      if (send) fake.first(send.userData, -ECANCELED, false).flush();
       client.destroy();
       await s.close();
       await sender.destroy();

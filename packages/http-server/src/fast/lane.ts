@@ -238,7 +238,8 @@ class FastConnection {
 
   private readonly onClose = () => this.lane.forget(this);
   private readonly onTimeout = () => {
-    if (this.busy) this.lane.options.onStalled(this.socket);
+    // A hand-over waits for the ring's writes: as long as a response in progress, and judged alike.
+    if (this.busy || this.handedOver) this.lane.options.onStalled(this.socket);
     else this.socket.destroy();
   };
   private readonly onError = () => {
@@ -451,20 +452,22 @@ class FastConnection {
    * first it parses. Once the transport has let go (the ring: its receive ended and its writes are
    * out), node:http's listener wires its parser to the socket (consuming the handle) and the bytes
    * already read are given to it as a 'data' event, before any later read can arrive. Until then
-   * the connection stays the lane's: a shutdown must not end the socket under the ring's writes.
+   * the connection stays the lane's: a shutdown must not end the socket under the ring's writes,
+   * and a peer that never takes them is timed out like one stalling a response.
    */
   private handOver(): void {
     const { socket } = this;
     this.handedOver = true;
     this.lane.handOver();
-    socket.off('timeout', this.onTimeout);
-    socket.setTimeout(0);
+    this.armTimeout();
     this.io.release(() => {
       const rest = this.buffer;
       this.buffer = null;
       this.lane.forget(this);
       socket.off('error', this.onError);
+      socket.off('timeout', this.onTimeout);
       socket.off('close', this.onClose);
+      socket.setTimeout(0); // node:http sets its own
       if (socket.destroyed) return;
       this.lane.options.handOver(socket);
       // Reading through libuv starts now (the ring's connections were never read by libuv).
