@@ -165,6 +165,20 @@ describe('driven connection state machine (fake ring)', () => {
     expect(socket.destroyed).toBe(true);
   });
 
+  it('a failed write calls back whenWritten waiters with the socket already destroyed (not writable-looking)', async () => {
+    const { fake, conn, socket, errors } = await setup();
+    conn!.write(Buffer.alloc(20_000));
+    const seen: boolean[] = [];
+    conn!.whenWritten(() => {
+      seen.push(socket.destroyed);
+      // A waiter that writes more at once (as a server answering the next request does) gets refused.
+      expect(conn!.write(Buffer.from('more'))).toBe(false);
+    });
+    fake.first(fake.submitted('send')[0]!.userData, -ECONNRESET, false).flush();
+    expect(seen).toEqual([true]);
+    expect(errors.map((e) => e.code)).toEqual(['ZCSEND_ERR_SEND_FAILED']);
+  });
+
   it('release waits for the receive to end and the writes to finish; chunks before the end still arrive', async () => {
     const { fake, conn, chunks, driver } = await setup();
     const recv = receives(fake)[0]!.userData;

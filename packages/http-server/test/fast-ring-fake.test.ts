@@ -5,11 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
-import { Sender } from '@zcsend/core';
+import { Sender, violationChannel } from '@zcsend/core';
 import { FakeRing } from '@zcsend/core/testing';
 import { ResponseParser, makeTree, startServer, waitFor, type Tree } from './helpers.js';
 
 const ECANCELED = 125;
+const ECONNRESET = 104;
 
 let tree: Tree;
 beforeAll(() => {
@@ -41,9 +42,9 @@ async function fakeServer(options: { timeoutMs?: number } = {}) {
     received: () => Buffer.concat(received),
     ended: () => ended,
     closed: () => closed,
-    /** The kernel receiving `text` on the connection. */
+    /** The kernel receiving `text` on the connection (in chunks of a pool buffer at most). */
     deliver: (text: string) => {
-      fake.received(recv.userData, recv.group!, Buffer.from(text, 'latin1'));
+      for (let at = 0; at < text.length; at += 4096) fake.received(recv.userData, recv.group!, Buffer.from(text.slice(at, at + 4096), 'latin1'));
       fake.flush();
     },
     recv,
@@ -115,6 +116,39 @@ describe('fast path on a fake ring', () => {
     } finally {
       const send = fake.submitted('send')[0];
       if (send) fake.first(send.userData, -ECANCELED, false).flush();
+      client.destroy();
+      await s.close();
+      await sender.destroy();
+    }
+  });
+
+  it('a write that fails under pipelined requests ends the connection: nothing more is answered, nothing is left behind', async () => {
+    const { s, sender, fake, client, closed, deliver, recv } = await fakeServer();
+    const violations: unknown[] = [];
+    const onViolation = (message: unknown) => violations.push(message);
+    violationChannel.subscribe(onViolation);
+    let receiveDone = false;
+    try {
+      const request = 'GET /data.json HTTP/1.1\r\nHost: t\r\n\r\n';
+      deliver(request); // the file is looked up once; its answer goes out
+      await waitFor(() => fake.submitted('send').length === 1, 5_000, 'the first answer');
+      fake.first(fake.submitted('send')[0]!.userData, fake.submitted('send')[0]!.length, false).flush();
+      // More answers than the ring queue takes before the lane waits for it (16 KiB).
+      deliver(request.repeat(400));
+      const send = fake.submitted('send')[1]!;
+      const answered = s.fileServer.stats().http.fastPath.responses;
+      expect(answered).toBeLessThan(401);
+      // The peer resets: the write in flight fails and the connection destroys the socket.
+      fake.first(send.userData, -ECONNRESET, false).flush();
+      expect(s.fileServer.stats().http.fastPath.responses, 'answers to a connection that had failed').toBe(answered);
+      await waitFor(() => closed(), 5_000, 'the connection to close');
+      fake.cqe(recv.userData, -ECANCELED, 0).flush(); // the receive, cancelled at the socket's close
+      receiveDone = true;
+      expect(violations).toEqual([]);
+      expect(s.fileServer.stats().http.fastPath.ring).toMatchObject({ active: 0, failures: 1 });
+    } finally {
+      violationChannel.unsubscribe(onViolation);
+      if (!receiveDone) fake.cqe(recv.userData, -ECANCELED, 0).flush();
       client.destroy();
       await s.close();
       await sender.destroy();

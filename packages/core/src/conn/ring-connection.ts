@@ -192,8 +192,9 @@ export class RingConnection {
     // A send in flight ends with -ECANCELED (or the bytes it managed); either way it is over.
     if (this.sendId !== 0 && this.raw.ring.cancel(this.sendId) >= 0) this.raw.submit();
     this.queuedBytes = 0;
-    this.callWaiters();
     this.forgetIfIdle();
+    // Last: the connection is settled by now, whatever a waiter does.
+    this.callWaiters();
   }
 
   /**
@@ -343,8 +344,9 @@ export class RingConnection {
   private fail(err: ZcSendError): void {
     if (this.closed) return;
     this.counters.failures++;
-    this.close();
+    // The socket first: the waiters close() calls back must find it destroyed, not writable.
     if (!this.socket.destroyed) this.socket.destroy();
+    this.close();
     this.handlers.onError(err);
   }
 }
