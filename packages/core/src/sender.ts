@@ -47,8 +47,13 @@ export class Sender {
   private readonly copy: CopyPath;
   private readonly completions: CompletionRouter;
   private readonly peers = new PeerVerdicts();
-  private readonly isClosed = (): boolean => this.state === 'closed';
+  /**
+   * No new raw op may start: the ring is closed, or destroy() cancelled what it held (an op
+   * queued after that, say by a completion already in the CQ, would be left for no one to cancel).
+   */
+  private readonly isClosed = (): boolean => this.state === 'closed' || this.destroyed;
   private state: SenderState = 'open';
+  private destroyed = false;
   private closePromise: Promise<void> | null = null;
   private drainWaiters: Array<() => void> = [];
 
@@ -250,6 +255,7 @@ export class Sender {
   /** Reject queued sends, cancel ops in flight, then drain like close(). */
   destroy(err?: Error): Promise<void> {
     if (this.state === 'open') this.state = 'closing';
+    this.destroyed = true;
     const reason =
       err instanceof ZcSendError ? err : new ZcSendError('ZCSEND_ERR_SENDER_CLOSED', 'the sender was destroyed', { cause: err });
     this.queues.cancelAll(reason);

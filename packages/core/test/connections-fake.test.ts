@@ -123,6 +123,26 @@ describe('driven connection state machine (fake ring)', () => {
     expect(socket.destroyed).toBe(true);
   });
 
+  it('Sender.destroy() ends a connection whose receive was ending anyway: nothing is armed after it', async () => {
+    // The receive's last CQE (a dry pool, or a chunk without F_MORE) is in the CQ when destroy()
+    // cancels: the cancel finds nothing, and the connection must not arm a receive nobody cancels.
+    for (const ending of ['ENOBUFS', 'early end'] as const) {
+      const { fake, sender, socket, errors } = await setup({ buffers: 1 });
+      const recv = receives(fake)[0]!;
+      fake.received(recv.userData, recv.group!, Buffer.from('a'), ending !== 'early end');
+      if (ending === 'ENOBUFS') expect(fake.received(recv.userData, recv.group!, Buffer.from('b'))).toBe(-1);
+      let settled = false;
+      const destroyed = sender.destroy().then(() => (settled = true));
+      fake.flush();
+      fake.cancelDone(recv.userData, -2).flush(); // ENOENT: it had ended
+      expect(receives(fake), ending).toHaveLength(1);
+      expect(socket.destroyed, ending).toBe(true);
+      expect(errors.map((e) => e.code), ending).toEqual(['ZCSEND_ERR_SENDER_CLOSED']);
+      await Promise.race([destroyed, new Promise((resolve) => setTimeout(resolve, 200))]);
+      expect(settled, `${ending}: destroy() resolved`).toBe(true);
+    }
+  });
+
   it('a peer reset fails the connection with the errno', async () => {
     const { fake, errors, driver } = await setup();
     fake.cqe(receives(fake)[0]!.userData, -ECONNRESET, 0).flush();
@@ -143,6 +163,20 @@ describe('driven connection state machine (fake ring)', () => {
     fake.first(sends[1]!.userData, 1, false).flush();
     expect(errors.map((e) => e.code)).toEqual(['ZCSEND_ERR_SEND_FAILED']);
     expect(socket.destroyed).toBe(true);
+  });
+
+  it('a failed write calls back whenWritten waiters with the socket already destroyed (not writable-looking)', async () => {
+    const { fake, conn, socket, errors } = await setup();
+    conn!.write(Buffer.alloc(20_000));
+    const seen: boolean[] = [];
+    conn!.whenWritten(() => {
+      seen.push(socket.destroyed);
+      // A waiter that writes more at once (as a server answering the next request does) gets refused.
+      expect(conn!.write(Buffer.from('more'))).toBe(false);
+    });
+    fake.first(fake.submitted('send')[0]!.userData, -ECONNRESET, false).flush();
+    expect(seen).toEqual([true]);
+    expect(errors.map((e) => e.code)).toEqual(['ZCSEND_ERR_SEND_FAILED']);
   });
 
   it('release waits for the receive to end and the writes to finish; chunks before the end still arrive', async () => {
@@ -173,6 +207,39 @@ describe('driven connection state machine (fake ring)', () => {
     expect(driver.stats().active).toBe(1);
     fake.cqe(recv, -ECANCELED, 0).first(send, -ECANCELED, false).flush();
     expect(driver.stats().active).toBe(0);
+  });
+
+  it('a submit retried on a later turn never carries an SQE naming the fd of a socket closed meanwhile', async () => {
+    // The number may already be a new connection's: that client would get these bytes. Whether
+    // the retry comes from the link's timer or from the cancels the socket's 'close' submits.
+    for (const busyAtClose of [true, false]) {
+      const { fake, conn, socket, sender } = await setup();
+      fake.options.submitResult = -16; // EBUSY: the SQEs stay in the SQ, the link tries again later
+      conn!.write(Buffer.from('reply'));
+      socket.destroy(); // libuv closes the fd now
+      if (!busyAtClose) fake.options.submitResult = undefined;
+      await once(socket, 'close');
+      fake.options.submitResult = undefined;
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the link's retry
+      expect(fake.submitted('send'), `busy at close: ${busyAtClose}`).toEqual([]);
+      // Given up instead: closing the ring discards what it never submitted.
+      expect(fake.closed).toBe(true);
+      expect(sender.backend).toBe('copy');
+    }
+  });
+
+  it('close() unregisters the receive pool once the last connection is gone, and drives no new socket', async () => {
+    const { fake, driver, socket } = await setup();
+    const recv = receives(fake)[0]!.userData;
+    driver.close();
+    expect(fake.bufRings.size).toBe(1); // a receive is still armed on it
+    expect(driver.drive(await pausedSocket(), { onData() {}, onEnd() {}, onError() {} })).toBeNull();
+    socket.destroy();
+    await once(socket, 'close');
+    expect(fake.bufRings.size).toBe(1); // cancelled, not yet ended
+    fake.cqe(recv, -ECANCELED, 0).flush();
+    expect(fake.bufRings.size).toBe(0);
+    expect(driver.stats()).toMatchObject({ active: 0, poolBytes: 0, unavailableReason: 'the driver is closed' });
   });
 
   it('declines (null, with the reason) when the ring has no provided buffers', async () => {

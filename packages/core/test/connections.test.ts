@@ -162,6 +162,37 @@ describe.skipIf(!URING)('ConnectionDriver on io_uring', () => {
     await waitFor(() => driver.stats().active === 0, 5000, 'the connection to be forgotten');
   });
 
+  it('closes the socket once both sides have ended (libuv never reads the FIN, so Node would not), either order', async () => {
+    const { accept } = await pausedListener();
+    const driver = new ConnectionDriver({ sender: ownSender() });
+    // The peer ends first, then end() (after a reply larger than the socket takes at once).
+    const first = await accept();
+    const reply = randomBytes(4 * 1024 * 1024);
+    const got = readAll(first.client, reply.length);
+    const conn = driver.drive(first.server, {
+      ...recorder().handlers,
+      onEnd: () => {
+        conn.write(reply);
+        conn.end();
+      },
+    })!;
+    first.client.end();
+    expect(sha256(await got)).toBe(sha256(reply));
+    await waitFor(() => first.server.destroyed, 5000, 'the socket to close after both FINs');
+    // end() first, then the peer's FIN.
+    const second = await accept();
+    const rec = recorder();
+    const conn2 = driver.drive(second.server, rec.handlers)!;
+    const ended = once(second.client, 'end');
+    conn2.end();
+    await ended;
+    expect(second.server.destroyed).toBe(false); // half-closed: the peer may still send
+    second.client.end();
+    await waitFor(() => second.server.destroyed, 5000, 'the socket to close at the peer\'s FIN');
+    expect(rec.events).toEqual(['end']);
+    await waitFor(() => driver.stats().active === 0, 5000, 'both connections to be forgotten');
+  });
+
   it('release() delivers what was received, then libuv reads the rest: nothing lost or reordered', async () => {
     const { accept } = await pausedListener();
     const sender = ownSender();

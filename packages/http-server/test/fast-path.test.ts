@@ -212,6 +212,51 @@ describe(`fast path vs node:http (${MODE})`, () => {
     expect((await same(['GET /index.html HTTP/1.1\r\nHo'], 1, [], 0, true)).raw.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
   });
 
+  it('a client that half-closes after its last request gets the whole answer, even one still queued when its FIN arrives', async () => {
+    // An inline body far larger than the socket buffers, to a client that sends its FIN with the
+    // request and reads only later: the fast path answers in the batch that brought the request
+    // (the file is in memory and fresh), ends its side (Connection: close, HTTP/1.0), and then
+    // reads the FIN with most of the body still queued.
+    const body = tree.write('half-close/big.bin', randomBytes(12 * 1024 * 1024));
+    const options = { root: tree.root, inlineMaxBytes: 16 * 1024 * 1024, inlineCacheBytes: 32 * 1024 * 1024, statCacheMs: 60_000 };
+    const a = await startServer(options);
+    const b = await startServer({ ...options, fastPath: false });
+    const download = async (s: Running, request: string): Promise<Exchange> => {
+      const socket = net.connect(s.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      socket.pause();
+      const requests = s.fileServer.stats().http.requests;
+      socket.end(request);
+      await waitFor(() => s.fileServer.stats().http.requests > requests, 5_000, 'the request');
+      await new Promise((r) => setTimeout(r, 100)); // and its FIN
+      const parts: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => parts.push(chunk));
+      socket.resume();
+      await once(socket, 'close');
+      return { raw: Buffer.concat(parts), closed: true, count: 0 };
+    };
+    try {
+      for (const s of [a, b]) expect(sha256((await rawGet(s.port, '/half-close/big.bin')).body)).toBe(sha256(body));
+      for (const [extra, version] of [['Connection: close\r\n', '1.1'], ['', '1.0']] as const) {
+        const request = get('/half-close/big.bin', extra, version);
+        const [x, y] = await Promise.all([download(a, request), download(b, request)]);
+        const parsed = [x, y].map((e) => {
+          const parser = new ResponseParser();
+          parser.push(e.raw);
+          return parser.responses.map((r) => [r.status, r.body.length, sha256(r.body)]);
+        });
+        expect(parsed[0], `fast path, HTTP/${version}`).toEqual([[200, body.length, sha256(body)]]);
+        expect(parsed[0]).toEqual(parsed[1]);
+        expect(normalized(x.raw.subarray(0, 512))).toBe(normalized(y.raw.subarray(0, 512)));
+      }
+      if (URING) expect(a.fileServer.stats().http.fastPath.ring!.failures).toBe(0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('hands everything else to node:http, with node:http\'s answer', async () => {
     const before = fast.fileServer.stats().http.fastPath.handovers;
     const cases: Array<[string, number, boolean[]?]> = [

@@ -50,6 +50,7 @@ export class ConnectionDriver {
   private readonly buffers: number;
   private pool: ReceivePool | null = null;
   private reason: string | null = null;
+  private closed = false;
   private readonly live = new Set<RingConnection>();
   private readonly counters: ConnectionCounters = {
     driven: 0,
@@ -73,6 +74,7 @@ export class ConnectionDriver {
 
   /** Why drive() returns null for every socket here, or null while it may work. */
   get unavailableReason(): string | null {
+    if (this.closed) return 'the driver is closed';
     if (this.reason) return this.reason;
     if (this.sender.backend !== 'io_uring') return this.sender.fallbackReason ?? 'copy backend';
     return null;
@@ -105,6 +107,16 @@ export class ConnectionDriver {
     return connection;
   }
 
+  /**
+   * Drive no new sockets, and give the receive pool back once the connections driven so far are
+   * gone. The ring is usually the thread's (getSender()) and outlives this driver: without this
+   * the pool stays registered on it, and pinned in memory, for good.
+   */
+  close(): void {
+    this.closed = true;
+    this.freePoolIfIdle();
+  }
+
   stats(): ConnectionStats {
     return { ...this.counters, unavailableReason: this.unavailableReason, poolBytes: this.pool ? this.bufferSize * this.buffers : 0 };
   }
@@ -122,5 +134,13 @@ export class ConnectionDriver {
 
   private forget(connection: RingConnection): void {
     if (this.live.delete(connection)) this.counters.active--;
+    this.freePoolIfIdle();
+  }
+
+  /** Closed and no connection left: no receive is armed, so none can pick a pool buffer. */
+  private freePoolIfIdle(): void {
+    if (!this.closed || this.live.size > 0 || !this.pool) return;
+    this.pool.close();
+    this.pool = null;
   }
 }

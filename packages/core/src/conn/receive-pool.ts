@@ -57,4 +57,9 @@ export class ReceivePool {
       this.ring.recycleBuffer!(this.group, id);
     }
   }
+
+  /** No receive draws from it any more (none may be armed): the kernel lets go of the pool. */
+  close(): void {
+    this.ring.unregisterBufRing?.(this.group);
+  }
 }

@@ -4,6 +4,7 @@ import { IORING_CQE_F_MORE, MSG_WAITALL } from '../constants.js';
 import { violationChannel } from '../diagnostics.js';
 import { ZcSendError, errnoError } from '../errors.js';
 import type { RawOp, RawRing } from '../sender/public-types.js';
+import { RING_CLOSED } from '../sender/raw-ring.js';
 import { libuvIdle, refreshIdleTimer } from '../sockets.js';
 import type { ReceivePool } from './receive-pool.js';
 
@@ -14,6 +15,12 @@ const EMPTY = Buffer.alloc(0);
 /** Bytes queued (not yet accepted by the kernel) at which write() asks the caller to wait, as net.Socket's default. */
 const WRITE_HIGH_WATER = 16 * 1024;
 
+/** Why an op could not be queued: RING_CLOSED (-EBADFD) is the Sender closing its ring or being destroyed. */
+function queueError(rc: number, what: string): ZcSendError {
+  if (rc === RING_CLOSED) return new ZcSendError('ZCSEND_ERR_SENDER_CLOSED', `${what}: the sender is closed`, { errno: -rc });
+  return errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', what);
+}
+
 /** What a driven connection tells its owner. */
 export interface ConnectionHandlers {
   /**
@@ -21,7 +28,10 @@ export interface ConnectionHandlers {
    * as this returns: copy what you keep.
    */
   onData(chunk: Buffer): void;
-  /** The peer ended its side (FIN). Nothing more is received; writing may go on. */
+  /**
+   * The peer ended its side (FIN). Nothing more is received; writing may go on. Once end() has
+   * sent our FIN too, the connection closes the socket.
+   */
   onEnd(): void;
   /**
    * Receiving or writing failed (e.g. ECONNRESET): the connection destroyed the socket (its byte
@@ -66,6 +76,10 @@ export class RingConnection {
   /** No more receiving: the peer ended, receiving failed, or the connection closed or was released. */
   private done = false;
   private closed = false;
+  /** The peer's FIN came through the receive. */
+  private peerEnded = false;
+  /** end() handed our FIN to the socket. */
+  private finSent = false;
   private onReleased: (() => void) | null = null;
   private readonly pending: Uint8Array[] = [];
   private queuedBytes = 0;
@@ -84,6 +98,7 @@ export class RingConnection {
       return rc;
     },
     onComplete: (res, flags) => this.onReceive(res, flags),
+    target: this,
   };
 
   /** user_data of the send in flight, 0 when none (or while waiting for libuv's own writes). */
@@ -95,12 +110,14 @@ export class RingConnection {
       return rc;
     },
     onComplete: (res) => this.onSent(res),
+    target: this,
   };
 
   /** @internal Made by ConnectionDriver.drive(). */
   constructor(
     readonly socket: net.Socket,
-    private readonly fd: number,
+    /** The fd every SQE of this connection names (checked against the socket's before each). */
+    readonly fd: number,
     private readonly raw: RawRing,
     private readonly pool: ReceivePool,
     private readonly counters: ConnectionCounters,
@@ -185,16 +202,24 @@ export class RingConnection {
     this.pending.length = 0;
     this.cancelReceive();
     // A send in flight ends with -ECANCELED (or the bytes it managed); either way it is over.
-    if (this.sendId !== 0 && this.raw.ring.cancel(this.sendId) >= 0) this.raw.ring.submit();
+    if (this.sendId !== 0 && this.raw.ring.cancel(this.sendId) >= 0) this.raw.submit();
     this.queuedBytes = 0;
-    this.callWaiters();
     this.forgetIfIdle();
+    // Last: the connection is settled by now, whatever a waiter does.
+    this.callWaiters();
   }
 
-  /** FIN once every queued write is out (a FIN through libuv now could overtake them). */
+  /**
+   * FIN once every queued write is out (a FIN through libuv now could overtake them). libuv never
+   * reads a driven socket, so Node never sees the peer's FIN and would keep the socket open for
+   * good: once both sides have ended, the socket is closed here (FIN, then close), as Node does.
+   */
   end(): void {
     this.whenWritten(() => {
-      if (!this.socket.destroyed) this.socket.end();
+      if (this.socket.destroyed || this.finSent) return;
+      this.finSent = true;
+      if (this.peerEnded) this.socket.destroySoon();
+      else this.socket.end();
     });
   }
 
@@ -202,14 +227,14 @@ export class RingConnection {
     if (this.recvId !== 0 || this.done || !this.receiving || this.onReleased || this.closed) return;
     if (!this.hasFd()) return this.fail(new ZcSendError('ZCSEND_ERR_SOCKET_CLOSED', 'the socket closed'));
     const rc = this.raw.queueOne(this.recvOp);
-    if (rc < 0) this.fail(errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', 'could not arm the receive'));
+    if (rc < 0) this.fail(queueError(rc, 'could not arm the receive'));
   }
 
   private cancelReceive(): void {
     if (this.recvId === 0 || this.cancelSent) return;
     this.cancelSent = true;
-    // Submitted now: the socket may be going away for good.
-    if (this.raw.ring.cancel(this.recvId) >= 0) this.raw.ring.submit();
+    // Submitted now (or at the batch's end): the socket may be going away for good.
+    if (this.raw.ring.cancel(this.recvId) >= 0) this.raw.submit();
   }
 
   private onReceive(res: number, flags: number): void {
@@ -238,7 +263,10 @@ export class RingConnection {
     if (res === 0 && !this.onReleased && !this.closed) {
       // The peer's FIN. (While releasing it stays for libuv to read: read(2) returns 0 again.)
       this.done = true;
+      this.peerEnded = true;
+      const finSent = this.finSent;
       this.handlers.onEnd();
+      if (finSent && !this.socket.destroyed) this.socket.destroySoon();
     } else if (res < 0 && res !== -ENOBUFS && !(res === -ECANCELED && this.cancelSent) && !this.closed && !this.onReleased) {
       // Not our own cancel: the peer reset, or the Sender cancelled everything (destroy, ring lost).
       return this.fail(errnoError('ZCSEND_ERR_RECV_FAILED', res, 'io_uring_enter', 'receive failed'));
@@ -280,7 +308,7 @@ export class RingConnection {
     const rc = this.raw.queueOne(this.sendOp);
     if (rc < 0) {
       this.inFlight = null;
-      this.fail(errnoError('ZCSEND_ERR_SUBMIT_FAILED', rc, 'io_uring_enter', 'could not queue the write'));
+      this.fail(queueError(rc, 'could not queue the write'));
     }
   }
 
@@ -328,8 +356,9 @@ export class RingConnection {
   private fail(err: ZcSendError): void {
     if (this.closed) return;
     this.counters.failures++;
-    this.close();
+    // The socket first: the waiters close() calls back must find it destroyed, not writable.
     if (!this.socket.destroyed) this.socket.destroy();
+    this.close();
     this.handlers.onError(err);
   }
 }

@@ -1,3 +1,4 @@
+import type * as net from 'node:net';
 import type { RingBackend } from '../backend.js';
 import type { ZcSendError } from '../errors.js';
 import type { FallbackReason } from '../sockets.js';
@@ -36,10 +37,22 @@ export interface SendHandle {
   released: Promise<SendReport>;
 }
 
+/** A libuv socket and the fd number an SQE names for it. */
+export interface SocketFd {
+  readonly socket: net.Socket | null;
+  readonly fd: number;
+}
+
 /** A non-send ring op queued through ringOps(): `prepare` queues its SQE with the given user_data. */
 export interface RawOp {
   prepare: (ring: RingBackend, userData: number) => number;
   onComplete: (res: number, flags: number) => void;
+  /**
+   * Set when the SQE names a libuv socket by its fd number (not a registered-file slot). Should
+   * its submit fail and be retried after control went back to the event loop, the socket is
+   * checked first: libuv may have closed the fd and handed the number to a new connection.
+   */
+  target?: SocketFd;
 }
 
 export interface RawRing {
@@ -51,4 +64,9 @@ export interface RawRing {
    * syscall for all), still before control returns to the event loop. 0 or -errno.
    */
   queueOne(op: RawOp): number;
+  /**
+   * Submit what is queued (a cancel, say): now, or at the end of the completion batch, through
+   * the Sender's submit path, so a retry after a failed submit keeps its checks.
+   */
+  submit(): void;
 }

@@ -3,8 +3,8 @@ import type { OpTable } from './op-table.js';
 import type { RawOp, RawRing } from './public-types.js';
 import type { RingLink } from './ring-link.js';
 
-/** -EBADFD: the Sender closed its ring. */
-const RING_CLOSED = -77;
+/** -EBADFD: the Sender closed its ring, or is being destroyed. */
+export const RING_CLOSED = -77;
 
 /**
  * What ringOps() hands the file engines: the ring, and a queue that gives their ops user_data in
@@ -34,6 +34,7 @@ export class RawRingHandle implements RawRing {
         return rc;
       }
       this.ops.raw.set(id, spec);
+      if (spec.target) this.link.unsubmitted.push(spec);
       queued++;
       if (this.ops.size === 1) ring.ref();
     }
@@ -47,8 +48,13 @@ export class RawRingHandle implements RawRing {
     const rc = spec.prepare(this.ring, id);
     if (rc < 0) return rc;
     this.ops.raw.set(id, spec);
+    if (spec.target) this.link.unsubmitted.push(spec);
     if (this.ops.size === 1) this.ring.ref();
     this.link.requestSubmit();
     return 0;
+  }
+
+  submit(): void {
+    this.link.requestSubmit();
   }
 }

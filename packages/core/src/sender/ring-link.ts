@@ -5,7 +5,7 @@ import { violationChannel } from '../diagnostics.js';
 import { ZcSendError, errnoError } from '../errors.js';
 import { currentFd } from '../sockets.js';
 import type { SenderStats } from '../stats.js';
-import type { Op } from './records.js';
+import type { SocketFd } from './public-types.js';
 
 const { EAGAIN, EINTR, EBUSY } = osConstants.errno;
 /** Transient submit failures retried this many times (1 ms apart) before the ring counts as failed. */
@@ -20,8 +20,8 @@ export class RingLink {
   ring: RingBackend | null = null;
   /** SEND_ZC flags every op asks for (usage reports where the kernel has them). */
   zcFlags = 0;
-  /** Ops queued on the ring since its last successful submit. */
-  readonly unsubmitted: Op[] = [];
+  /** Ops naming a libuv socket's fd (sends, raw ops with a target) queued since the last successful submit. */
+  readonly unsubmitted: Array<{ readonly target?: SocketFd | null }> = [];
   private submitRetry: NodeJS.Timeout | null = null;
   private submitRetries = 0;
   private inBatch = false;
@@ -76,6 +76,8 @@ export class RingLink {
     this.submitPending = false;
     const ring = this.ring;
     if (!ring) return;
+    // After a failed submit the SQ may hold SQEs of an earlier turn, whichever call submits next.
+    if (this.submitRetries > 0 && this.fdReused()) return;
     // SQEs that name libuv fds must reach the kernel before control returns to the event loop.
     let rc = ring.submit();
     for (let attempt = 0; rc < 0 && (rc === -EAGAIN || rc === -EINTR) && attempt < 3; attempt++) rc = ring.submit();
@@ -90,7 +92,7 @@ export class RingLink {
       this.submitRetries++;
       this.submitRetry ??= setTimeout(() => {
         this.submitRetry = null;
-        this.retrySubmit();
+        this.submitNow();
       }, 1);
       return;
     }
@@ -106,14 +108,12 @@ export class RingLink {
    * A retry runs after control went back to the event loop, where libuv may have closed a socket
    * and handed its fd number to a new connection: an SQE still naming the old number must never
    * reach the kernel then, so such a ring is given up (closing it discards unsubmitted SQEs).
+   * True when it was.
    */
-  private retrySubmit(): void {
+  private fdReused(): boolean {
     const reused = this.unsubmitted.some((op) => op.target?.socket && currentFd(op.target.socket) !== op.target.fd);
-    if (reused) {
-      this.fail(new ZcSendError('ZCSEND_ERR_SUBMIT_FAILED', 'a socket closed while its send waited for the ring to accept it', { syscall: 'io_uring_enter' }));
-      return;
-    }
-    this.submitNow();
+    if (reused) this.fail(new ZcSendError('ZCSEND_ERR_SUBMIT_FAILED', 'a socket closed while its send waited for the ring to accept it', { syscall: 'io_uring_enter' }));
+    return reused;
   }
 
   /**

@@ -30,6 +30,8 @@ export interface FastResponse {
 export interface FastLaneOptions {
   /** node:http's connection listener: takes a socket over from the fast path. */
   handOver: (socket: net.Socket) => void;
+  /** node:http has the socket now, and the bytes the fast path had read from it. */
+  handedOver: (socket: net.Socket) => void;
   statics: StaticServer;
   fileSender: FileSender;
   /**
@@ -102,6 +104,11 @@ export class FastLane {
     this.startSweeper();
   }
 
+  /** Every connection is gone (shutdown): the ring's receive pool goes back to it. */
+  close(): void {
+    this.options.driver?.close();
+  }
+
   owns(socket: net.Socket): boolean {
     return this.connections.has(socket);
   }
@@ -110,9 +117,12 @@ export class FastLane {
     return { ...this.counts, cachedResponseBytes: this.cachedBytes, ring: this.options.driver?.stats() ?? null };
   }
 
-  /** Shutdown: idle connections end now, busy ones after their response (which says Connection: close). */
+  /**
+   * Shutdown: idle connections end now, busy ones after their response (which says Connection:
+   * close); those being handed to node:http are node:http's to end (handedOver).
+   */
   closeIdle(): void {
-    for (const c of this.connections.values()) if (!c.busy) c.end();
+    for (const c of this.connections.values()) if (!c.busy && !c.handedOver) c.end();
   }
 
   /** @internal */
@@ -125,9 +135,8 @@ export class FastLane {
   }
 
   /** @internal */
-  handOver(connection: FastConnection): void {
+  handOver(): void {
     this.counts.handovers++;
-    this.forget(connection);
   }
 
   /** @internal */
@@ -195,7 +204,7 @@ export class FastLane {
     const keepAliveTimeoutMs = this.options.keepAliveTimeoutMs;
     const headersTimeoutMs = this.options.headersTimeoutMs();
     for (const c of this.connections.values()) {
-      if (c.busy) continue;
+      if (c.busy || c.handedOver) continue;
       if (c.headSince > 0) {
         if (headersTimeoutMs > 0 && now - c.headSince >= headersTimeoutMs) c.timeOutHead();
         continue;
@@ -222,13 +231,15 @@ class FastConnection {
   private peerEnded = false;
   /** The last response said Connection: close: nothing more is read. */
   private last = false;
-  private handedOver = false;
+  /** Going to node:http: still the lane's (owns()) until the transport has let go of the socket. */
+  handedOver = false;
   private paused = false;
   private readonly io: LaneIo;
 
   private readonly onClose = () => this.lane.forget(this);
   private readonly onTimeout = () => {
-    if (this.busy) this.lane.options.onStalled(this.socket);
+    // A hand-over waits for the ring's writes: as long as a response in progress, and judged alike.
+    if (this.busy || this.handedOver) this.lane.options.onStalled(this.socket);
     else this.socket.destroy();
   };
   private readonly onError = () => {
@@ -440,19 +451,23 @@ class FastConnection {
    * node:http takes the connection from here on: the request at the start of the buffer is the
    * first it parses. Once the transport has let go (the ring: its receive ended and its writes are
    * out), node:http's listener wires its parser to the socket (consuming the handle) and the bytes
-   * already read are given to it as a 'data' event, before any later read can arrive.
+   * already read are given to it as a 'data' event, before any later read can arrive. Until then
+   * the connection stays the lane's: a shutdown must not end the socket under the ring's writes,
+   * and a peer that never takes them is timed out like one stalling a response.
    */
   private handOver(): void {
     const { socket } = this;
     this.handedOver = true;
-    this.lane.handOver(this);
-    socket.off('error', this.onError);
-    socket.off('timeout', this.onTimeout);
-    socket.off('close', this.onClose);
-    socket.setTimeout(0);
+    this.lane.handOver();
+    this.armTimeout();
     this.io.release(() => {
       const rest = this.buffer;
       this.buffer = null;
+      this.lane.forget(this);
+      socket.off('error', this.onError);
+      socket.off('timeout', this.onTimeout);
+      socket.off('close', this.onClose);
+      socket.setTimeout(0); // node:http sets its own
       if (socket.destroyed) return;
       this.lane.options.handOver(socket);
       // Reading through libuv starts now (the ring's connections were never read by libuv).
@@ -460,6 +475,7 @@ class FastConnection {
       if (rest !== null) socket.emit('data', rest);
       // libuv already read the FIN; on the ring it is still in the socket for libuv to find.
       if (this.peerEnded && !this.io.transientChunks) socket.emit('end');
+      this.lane.options.handedOver(socket);
     });
   }
 }

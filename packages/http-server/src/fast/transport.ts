@@ -91,8 +91,6 @@ class StreamIo implements LaneIo {
 class RingIo implements LaneIo {
   readonly transientChunks = true;
   private connection: RingConnection | null = null;
-  private peerEnded = false;
-  private ended = false;
 
   constructor(
     private readonly socket: net.Socket,
@@ -103,12 +101,8 @@ class RingIo implements LaneIo {
   attach(driver: ConnectionDriver): boolean {
     this.connection = driver.drive(this.socket, {
       onData: (chunk) => this.events.data(chunk),
-      onEnd: () => {
-        this.peerEnded = true;
-        // Both sides done: libuv never read the FIN, so Node will not close the socket by itself.
-        if (this.ended) this.socket.destroySoon();
-        this.events.end();
-      },
+      // Once our FIN is out too, the connection closes the socket (libuv never read the peer's).
+      onEnd: () => this.events.end(),
       onError: () => {
         // The connection destroyed the socket; 'close' tells the lane.
       },
@@ -136,15 +130,9 @@ class RingIo implements LaneIo {
     this.connection!.resume();
   }
 
+  /** FIN after the queued writes, however the peer's FIN and the writes interleave (the connection decides when the socket closes). */
   end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    const { socket } = this;
-    this.connection!.whenWritten(() => {
-      if (socket.destroyed) return;
-      if (this.peerEnded) socket.destroySoon(); // FIN, then close: the peer already sent its own
-      else socket.end();
-    });
+    this.connection!.end();
   }
 
   release(callback: () => void): void {

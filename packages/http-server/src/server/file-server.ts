@@ -176,6 +176,10 @@ export function createFileServer(options: FileServerOptions): FileServer {
     },
     onStalled,
     onIdle,
+    // Handed over after close() looked at the connections: end it as close() would have.
+    handedOver: (socket) => {
+      if (closing) endIfIdle(socket as HttpMessageSocket);
+    },
   });
 
   const statsNow = (): ServerStats => {
@@ -287,6 +291,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
       }, shutdownTimeoutMs);
       await allClosed;
       clearTimeout(timer);
+      lane?.close();
       await handler.close();
       await sender.whenDrained();
       log?.flush();
@@ -306,7 +311,7 @@ export function createFileServer(options: FileServerOptions): FileServer {
   };
 }
 
-type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'timed' | 'onRequest' | 'onResponse' | 'onStalled' | 'onIdle'>;
+type LaneHooks = Pick<FastLaneOptions, 'keepAliveTimeoutMs' | 'timeoutMs' | 'closing' | 'timed' | 'onRequest' | 'onResponse' | 'onStalled' | 'onIdle' | 'handedOver'>;
 
 /**
  * Puts the fast path in front of node:http: new connections go to the lane, which hands them to
