@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 let passed = 0, failed = 0, skipped = 0;
 const seen = [];
-// Named here because CI keeps only the tail of the log: which test failed, and its first message line.
+// Named here because CI keeps only the tail of the log: which test failed, and its message.
 const failures = [];
 for (const group of ['packages', 'apps']) {
   if (!existsSync(group)) continue;
@@ -38,5 +38,7 @@ process.exit(failed > 0 ? 1 : 0);
 
 function firstLine(messages) {
   const text = String((messages ?? []).find(Boolean) ?? 'no message');
-  return text.split('\n').find((l) => l.trim())?.trim().slice(0, 300) ?? 'no message';
+  // Stack frames say little here; the message's lines, joined, say what went wrong.
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at '));
+  return lines.join(' | ').slice(0, 900) || 'no message';
 }

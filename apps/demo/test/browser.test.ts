@@ -52,6 +52,19 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('dashboard in chromium', () => {
       if (msg.type() === 'error') pageErrors.push(msg.text());
     });
 
+    try {
+      await exercise(page, pageErrors);
+    } catch (err) {
+      // CI keeps only the failure's message: carry the page's errors, the demo's log tail and a screenshot.
+      fs.mkdirSync(OUTPUT_DIR, { recursive: true });
+      await page.screenshot({ path: path.join(OUTPUT_DIR, `dashboard-${MODE}-failed.png`), fullPage: true }).catch(() => undefined);
+      const detail = `page errors: ${JSON.stringify(pageErrors)}; demo log tail: ${demo.output().slice(-600)}`;
+      if (err instanceof Error) err.message = `${err.message} (${detail})`;
+      throw err;
+    }
+  });
+
+  async function exercise(page: Page, pageErrors: string[]): Promise<void> {
     await page.goto(demo.url, { waitUntil: 'load', timeout: 20_000 });
     await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 15_000 });
     // The "hello" event filled the probe (the HTML carries the backend, the feed the details).
@@ -111,5 +124,5 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('dashboard in chromium', () => {
     await page.screenshot({ path: shot, fullPage: true });
     expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
     expect(pageErrors).toEqual([]);
-  });
+  }
 });
