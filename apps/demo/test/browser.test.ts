@@ -30,11 +30,12 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('dashboard in chromium', () => {
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) return; // under CI: the test below fails and says why
     demo = await startDemo();
+    // --disable-dev-shm-usage: containers often give /dev/shm 64 MiB, where Chromium's renderer crashes.
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
       timeout: 30_000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
   });
 
