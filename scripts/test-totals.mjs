@@ -20,10 +20,10 @@ for (const group of ['packages', 'apps']) {
       // A file that failed to load has no failed test to count: count the file.
       for (const result of report.testResults ?? []) {
         const failedTests = (result.assertionResults ?? []).filter((t) => t.status === 'failed');
-        for (const t of failedTests) failures.push(`${where} ${t.fullName}: ${firstLine(t.failureMessages)}`);
+        for (const t of failedTests) failures.push(`${where} ${t.fullName}: ${messageSummary(t.failureMessages)}`);
         if (result.status === 'failed' && failedTests.length === 0) {
           failed += 1;
-          failures.push(`${where} ${result.name}: ${firstLine([result.message])}`);
+          failures.push(`${where} ${result.name}: ${messageSummary([result.message])}`);
         }
       }
       seen.push(where);
@@ -36,7 +36,7 @@ if (seen.length === 0) failed += 1;
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);
 
-function firstLine(messages) {
+function messageSummary(messages) {
   const text = String((messages ?? []).find(Boolean) ?? 'no message');
   // Stack frames say little here; the message's lines, joined, say what went wrong.
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at '));

@@ -10,7 +10,7 @@ import { probe } from '@zcsend/core';
 
 export const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const MAIN = path.join(APP_DIR, 'dist', 'main.js');
-/** Test output (turbo keeps .vitest-report/** as the test task's output). */
+/** Test output, beside the mode's vitest JSON report (tests are not cached by turbo: each run writes it anew). */
 export const OUTPUT_DIR = path.join(APP_DIR, '.vitest-report');
 
 /** 'copy' under ZCSEND_DISABLE=1, else 'uring'. */

@@ -4,7 +4,7 @@
 // ends with res 0 at the peer's FIN or -ECANCELED when cancelled.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { F_MORE, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair, type Cqe, type TcpPair } from './helpers.js';
+import { delay, F_MORE, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair, type Cqe, type TcpPair } from './helpers.js';
 
 const ECANCELED = 125;
 const ENOBUFS = 105;
@@ -203,10 +203,10 @@ describe.skipIf(skipUring)('provided-buffer rings and recvMultishot', () => {
         const before = got.length;
         pair.client.write(body.subarray(off, off + size));
         const deadline = Date.now() + 5000;
-        while (got.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+        while (got.length === before && Date.now() < deadline) await delay(2);
       }
       const deadline = Date.now() + 5000;
-      while (Buffer.concat(got).length < body.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      while (Buffer.concat(got).length < body.length && Date.now() < deadline) await delay(5);
       expect(sha256(Buffer.concat(got))).toBe(sha256(body));
       expect(ends).toEqual([]); // never ran dry
       expect(recycled[0]).toBe(0);
