@@ -16,6 +16,7 @@ import {
   pluginOptions,
   randomBytes,
   rawFetch,
+  repliesReleased,
   sha256,
   sideBySide,
   waitFor,
@@ -85,7 +86,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
     expect(got[PATHS.indexOf('/utf8-at')]!.body.toString('utf8')).toBe(UTF8_AT_T);
     expect(got[PATHS.indexOf('/created')]!.headers['x-route']).toBe('yes');
 
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     const { replies, sender } = app.zcSend.stats();
     if (MODE === 'uring') {
       expect(replies.bodies).toBe(ELIGIBLE.length);
@@ -126,7 +127,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
     const notModified = await rawFetch(zc, 'GET', '/not-modified');
     expect(notModified.head[0]).toBe('HTTP/1.1 304 Not Modified');
     expect(notModified.body.length).toBe(0);
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     if (MODE === 'uring') expect(app.zcSend.stats().replies.bodies).toBe(4);
   });
 
@@ -152,7 +153,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
     expect(t.body.toString()).toBe('hello zero-copy');
     expect(bad.status).toBe(500);
     expect(JSON.parse(bad.body.toString())).toMatchObject({ code: 'FST_ZC_INVALID_PAYLOAD', statusCode: 500 });
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     const { replies, sender } = app.zcSend.stats();
     // Forced replies use the Sender in both modes: SEND_ZC on io_uring, socket.write on copy.
     expect(replies.bodies).toBe(2);
@@ -235,7 +236,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
     }
     if (MODE === 'uring') {
       // A body is counted when its last notification is in, which may come after the client has it.
-      await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+      await repliesReleased(app);
       expect(app.zcSend.stats().replies.bodies).toBe(paths.length);
     }
   });
@@ -287,7 +288,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
     } finally {
       await agent.close();
     }
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     const { replies, sender } = app.zcSend.stats();
     expect(replies.failed).toBe(0);
     if (MODE === 'uring') expect(replies.bodies).toBe(300);
@@ -310,7 +311,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
     } finally {
       await agent.close();
     }
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     const { replies } = app.zcSend.stats();
     expect(replies.failed).toBe(0);
     // Responses queued behind others wait for their turn on the socket, then go out zero-copy too.
@@ -334,7 +335,7 @@ describe.runIf(RUNNABLE)(`byte bodies (${MODE})`, () => {
     } finally {
       await agent.close();
     }
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     const { replies } = app.zcSend.stats();
     expect(replies.bypassed).toEqual(MODE === 'uring' ? { loopback: 1 } : { 'copy-backend': 1 });
     expect(replies.bodies).toBe(1);

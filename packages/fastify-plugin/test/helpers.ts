@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Agent, request, type Dispatcher } from 'undici';
 import { probe } from '@zcsend/core';
-import { MODE, REQUIRE_URING, sha256 } from '@zcsend/test-utils';
+import { MODE, REQUIRE_URING, sha256, waitFor } from '@zcsend/test-utils';
 import { zcSend, type ZcSendOptions } from '../src/index.js';
 
 export { MODE, randomBytes, sha256, waitFor } from '@zcsend/test-utils';
@@ -19,6 +19,14 @@ if (!RUNNABLE) console.warn(`[zcsend] io_uring tests skipped: ${machine.reason}`
  */
 export function pluginOptions(extra: ZcSendOptions = {}): ZcSendOptions {
   return MODE === 'uring' ? { adaptive: false, ...extra } : { ...extra };
+}
+
+/**
+ * Until every reply body the plugin sent is released. A body is released (and counted in
+ * `replies.bodies`) at its last notification, which may come after the client has its bytes.
+ */
+export function repliesReleased(app: FastifyInstance): Promise<void> {
+  return waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
 }
 
 export interface LogLine {

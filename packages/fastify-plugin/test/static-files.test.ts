@@ -21,9 +21,9 @@ import {
   pluginOptions,
   randomBytes,
   rawFetch,
+  repliesReleased,
   sha256,
   sideBySide,
-  waitFor,
   type FetchCase,
 } from './helpers.js';
 
@@ -96,7 +96,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
     expect(got[11]!.status).toBe(200); // multi-range: a full 200
     expect(got[12]!.status).toBe(416);
 
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     const { replies, files: fileStats } = app.zcSend.stats();
     // Files go through core's file engines in both modes (the copy engine beats a 16 KiB ReadStream too).
     expect(replies.files).toBe(ELIGIBLE);
@@ -129,7 +129,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
     const notModified = await rawFetch(zc, 'GET', '/big.bin', { 'if-none-match': etag });
     expect(notModified.head[0]).toBe('HTTP/1.1 304 Not Modified');
     expect(notModified.body.length).toBe(0);
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     // first fetch + GET + ranged GET + mid.bin from 5.
     expect(app.zcSend.stats().replies.files).toBe(4);
   });
@@ -182,7 +182,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
     expect(got.status).toBe(200);
     expect(got.headers['last-modified']).toBe(stamp.toUTCString());
     expect(sha256(got.body)).toBe(sha256(old));
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     expect(app.zcSend.stats().replies.bypassed['file-changed']).toBe(1);
     fs.rmSync(target);
   });
@@ -215,7 +215,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
         const contentEncoding = got.head.find((l) => /^content-encoding:/i.test(l));
         expect(contentEncoding?.split(': ')[1]).toBe(encoding);
       }
-      await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+      await repliesReleased(app);
       const { replies } = app.zcSend.stats();
       expect(replies.files, JSON.stringify(replies)).toBe(cases.length);
       expect(replies.bypassed.encoded).toBeUndefined();
@@ -256,7 +256,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
     expect((await rawFetch(zc, 'GET', '/missing')).head[0]).toBe('HTTP/1.1 500 Internal Server Error');
     const ranged = await fetch(`${zc}/manual-range`);
     expect(sha256(ranged.body)).toBe(sha256(big.subarray(1000, 301_000)));
-    await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+    await repliesReleased(app);
     const { replies } = app.zcSend.stats();
     expect(replies.files, JSON.stringify(replies)).toBe(2); // /manual-range, twice
     expect(replies.bypassed.framing, JSON.stringify(replies)).toBe(2); // no Content-Length: /chunked, /encoded-stream
@@ -299,7 +299,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
       expect(got[0]!.headers['content-encoding']).toBe('gzip');
       expect(got[1]!.headers['content-encoding']).toBe('gzip');
       expect(got[2]!.headers['content-encoding']).toBe('br');
-      await waitFor(() => app.zcSend.stats().replies.inFlight === 0, 10_000, 'replies released');
+      await repliesReleased(app);
       const { replies } = app.zcSend.stats();
       // Compressed bodies are never touched; identity ones >= T are: files in both modes, byte
       // bodies on io_uring only (on the copy backend Fastify's own write is left alone).
