@@ -30,9 +30,9 @@ function usage(): string {
 
 Suites: ${SUITES.join(', ')} (default: all, in that order)
 
-  --quick            about 2½ minutes in all: 2 rounds of 0.5 s
+  --quick            about 3½ minutes in all: 2 rounds of 0.5 s
   --smoke            seconds: one tiny point per suite (what the test runs)
-                     (default: full run, about 12 minutes: 3 rounds of 2 s)
+                     (default: full run, about 14 minutes: 3 rounds of 2 s)
   --rounds N         rounds per point
   --seconds S        measured seconds per run
   --only IDS         only these competitors (comma separated ids)

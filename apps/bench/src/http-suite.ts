@@ -1,6 +1,7 @@
 // The HTTP side of the harness, shared by the `files` and `fastify` suites: start every competitor
 // pinned to the server core, check it serves the right bytes, then for each grid point warm each
-// one up and measure them interleaved (A B C, B C A, ...) for the configured rounds.
+// one up (to a response count: see Plan.warmupResponses) and measure them interleaved
+// (A B C, B C A, ...) for the configured rounds.
 import { SkipError, type SuiteContext } from './context.js';
 import { verifyBody } from './http-check.js';
 import type { LoadGenerator } from './load/types.js';
@@ -128,15 +129,16 @@ export async function runHttpSuite(ctx: SuiteContext, specs: readonly HttpCompet
       }
       ctx.log(`  ${point.group} ${formatSize(point.size)} x${point.connections}`);
       const failed = new Set<string>();
-      const run = async (l: Live, seconds: number, round: number, record: boolean) => {
-        if (failed.has(l.spec.id)) return;
+      const run = async (l: Live, seconds: number, round: number, record: boolean): Promise<Sample | null> => {
+        if (failed.has(l.spec.id)) return null;
         const cell = byId.get(l.spec.id)!;
         try {
           const sample = await measure(load, l.server!, l.server!.baseUrl + l.spec.path(point), point.connections, seconds, round);
           if (record) cell.samples.push(sample);
+          return sample;
         } catch (err) {
           // A warm-up that completed nothing (a cold server in a very short window) is not a failure.
-          if (!record && !l.server!.child.hasExited) return;
+          if (!record && !l.server!.child.hasExited) return null;
           failed.add(l.spec.id);
           cell.error = (err as Error).message;
           ctx.log(`    ${l.spec.id}: ${cell.error}`);
@@ -144,9 +146,20 @@ export async function runHttpSuite(ctx: SuiteContext, specs: readonly HttpCompet
             l.info.status = 'failed';
             l.info.reason = `crashed at ${formatSize(point.size)} x${point.connections}: ${cell.error}`;
           }
+          return null;
         }
       };
-      for (const l of running) await run(l, ctx.plan.warmupSeconds, -1, false);
+      const warmUp = async (l: Live) => {
+        const { warmupSeconds, warmupResponses, warmupMaxSeconds } = ctx.plan;
+        const first = await run(l, warmupSeconds, -1, false);
+        const done = first?.requests ?? 0;
+        if (done >= warmupResponses || warmupMaxSeconds <= warmupSeconds) return;
+        // One more run, sized from the first one's rate, to reach the response count.
+        const rate = first && first.seconds > 0 ? done / first.seconds : 0;
+        const rest = warmupMaxSeconds - warmupSeconds;
+        await run(l, rate > 0 ? Math.min(rest, (warmupResponses - done) / rate) : rest, -1, false);
+      };
+      for (const l of running) await warmUp(l);
       for (let round = 0; round < ctx.plan.rounds; round++) {
         for (const l of roundOrder(running, round)) await run(l, ctx.plan.seconds, round, true);
       }

@@ -81,6 +81,9 @@ export interface SuiteSettings {
   rounds: number;
   seconds: number;
   warmupSeconds: number;
+  /** HTTP suites: the warm-up runs on to this many responses, up to warmupMaxSeconds. */
+  warmupResponses?: number;
+  warmupMaxSeconds?: number;
   sizes: number[];
   connections: number[];
   loadGenerator: string | null;

@@ -85,6 +85,12 @@ function senderOverhead(suite: SuiteResult): string[] {
   return lines.length > 2 ? ['### Node over C, same loop (the addon\'s overhead)', '', ...lines, ''] : [];
 }
 
+function warmupText(s: SuiteResult['settings']): string {
+  const base = `${s.warmupSeconds} s of warm-up`;
+  if (!s.warmupResponses || s.warmupMaxSeconds === undefined || s.warmupMaxSeconds <= s.warmupSeconds) return base;
+  return `${base}, run on to ${s.warmupResponses} responses (at most ${s.warmupMaxSeconds} s)`;
+}
+
 export function suiteMarkdown(suite: SuiteResult): string {
   const s = suite.settings;
   const m = suite.machine;
@@ -92,7 +98,7 @@ export function suiteMarkdown(suite: SuiteResult): string {
     `## ${suite.title}`,
     '',
     `Suite \`${suite.suite}\`, ${suite.mode} run, ${suite.startedAt}. ${s.rounds} round(s) of ${s.seconds} s per competitor and point, ` +
-      `interleaved, after ${s.warmupSeconds} s of warm-up${s.loadGenerator ? `; load: ${s.loadGenerator}` : ''}.`,
+      `interleaved, after ${warmupText(s)}${s.loadGenerator ? `; load: ${s.loadGenerator}` : ''}.`,
     `Machine: Linux ${m.kernel}, ${m.cpus} CPUs (${m.cpuModel}), Node ${m.node}; ` +
       (m.pinned ? `server pinned to CPU ${m.serverCpu}, load generator to CPU ${m.loadCpu}.` : 'not pinned (taskset missing or one CPU).'),
     `Cells: median (min–max over rounds). MB = 10^6 bytes, GB = 10^9 bytes; CPU is the ${suite.suite === 'sender' ? 'sending process' : 'server process tree'}'s own, all threads.`,

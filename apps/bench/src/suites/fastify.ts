@@ -50,6 +50,8 @@ export async function runFastifySuite(ctx: SuiteContext): Promise<Omit<SuiteResu
       rounds: plan.rounds,
       seconds: plan.seconds,
       warmupSeconds: plan.warmupSeconds,
+      warmupResponses: plan.warmupResponses,
+      warmupMaxSeconds: plan.warmupMaxSeconds,
       sizes,
       connections: [connections],
       loadGenerator: ctx.load?.description ?? null,

@@ -65,6 +65,8 @@ export async function runFilesSuite(ctx: SuiteContext): Promise<Omit<SuiteResult
       rounds: plan.rounds,
       seconds: plan.seconds,
       warmupSeconds: plan.warmupSeconds,
+      warmupResponses: plan.warmupResponses,
+      warmupMaxSeconds: plan.warmupMaxSeconds,
       sizes: plan.files.sizes,
       connections: plan.files.connections,
       loadGenerator: ctx.load?.description ?? null,
