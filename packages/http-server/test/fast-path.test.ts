@@ -175,6 +175,60 @@ describe(`fast path vs node:http (${MODE})`, () => {
     await same([get('/medium.bin', 'Connection: close\r\n')], 1);
   });
 
+  it('follows server.maxRequestsPerSocket: Keep-Alive max=N, Connection: close on the Nth, whose end closes the connection', async () => {
+    const before = fast.fileServer.stats().http.fastPath;
+    const requests = get('/small.txt') + get('/medium.bin') + get('/index.html') + get('/data.json');
+    try {
+      fast.fileServer.server.maxRequestsPerSocket = 3;
+      plain.fileServer.server.maxRequestsPerSocket = 3;
+      const [a, b] = await Promise.all([exchange(fast.port, [requests], 3), exchange(plain.port, [requests], 3)]);
+      const parser = new ResponseParser();
+      parser.push(a.raw);
+      expect(parser.responses.map((r) => [r.status, r.headers['connection'], r.headers['keep-alive']])).toEqual([
+        [200, 'keep-alive', 'timeout=5, max=3'],
+        [200, 'keep-alive', 'timeout=5, max=3'],
+        [200, 'close', undefined],
+      ]);
+      expect(sha256(parser.responses[1]!.body)).toBe(sha256(tree.files['medium.bin']!));
+      // The same three responses as node:http's, byte for byte. After the third, node:http keeps the
+      // connection open and answers the fourth request 503; the fast path closes it (RFC 9112 9.6).
+      const nodeThree = normalized(b.raw).split('HTTP/1.1 503 ')[0];
+      expect(normalized(a.raw)).toBe(nodeThree);
+      expect(a.closed).toBe(true);
+      expect(b.raw.toString('latin1')).toContain('HTTP/1.1 503 Service Unavailable');
+      // A limit of 1: the first response already says close.
+      fast.fileServer.server.maxRequestsPerSocket = 1;
+      const one = await exchange(fast.port, [get('/small.txt') + get('/index.html')], 1);
+      expect(one.count).toBe(1);
+      expect(one.closed).toBe(true);
+      expect(one.raw.toString('latin1')).toContain('\r\nConnection: close\r\n');
+    } finally {
+      fast.fileServer.server.maxRequestsPerSocket = 0;
+      plain.fileServer.server.maxRequestsPerSocket = 0;
+    }
+    // Back to no limit within the same second: the responses cached with max=3 are not reused.
+    const again = await same([get('/small.txt') + get('/index.html')], 2);
+    expect(again.raw.toString('latin1')).not.toContain('max=');
+    expect(again.closed).toBe(false);
+    const after = fast.fileServer.stats().http.fastPath;
+    expect(after.responses - before.responses).toBe(6);
+    expect(after.handovers).toBe(before.handovers);
+  });
+
+  it('writes node:http\'s Keep-Alive line for a keep-alive timeout under a second (timeout=0)', async () => {
+    const a = await startServer({ root: tree.root, keepAliveTimeoutMs: 500 });
+    const b = await startServer({ root: tree.root, keepAliveTimeoutMs: 500, fastPath: false });
+    try {
+      const [x, y] = await Promise.all([exchange(a.port, [get('/small.txt')], 1), exchange(b.port, [get('/small.txt')], 1)]);
+      expect(x.raw.toString('latin1')).toContain('\r\nKeep-Alive: timeout=0\r\n');
+      expect(normalized(x.raw)).toBe(normalized(y.raw));
+      expect(a.fileServer.stats().http.fastPath.responses).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('reads Connection tokens as llhttp does (flags, tabs, Proxy-Connection)', async () => {
     // [extra header lines, HTTP version, connection closed after the response]
     const cases: Array<[string, string, boolean]> = [

@@ -41,6 +41,12 @@ export interface FastLaneOptions {
   driver: ConnectionDriver | null;
   /** Idle time allowed between requests on a keep-alive connection; 0 disables. */
   keepAliveTimeoutMs: number;
+  /**
+   * node:http's server.maxRequestsPerSocket (0: no limit), read per response: it may change.
+   * Responses say `Keep-Alive: ..., max=N`; the Nth says Connection: close, and the connection
+   * ends after it, as after every Connection: close response of the fast path.
+   */
+  maxRequestsPerSocket: () => number;
   /** Time allowed for a request head to arrive (also a new connection's first); 0 disables. Read when needed (node:http's server.headersTimeout may change). */
   headersTimeoutMs: () => number;
   /** Inactivity allowed while a body is being sent; 0 disables. */
@@ -78,10 +84,19 @@ const MAX_BUFFERED = 4 * MAX_HEAD_BYTES;
 /** The per-second response cache may always hold this much (head-only responses, tiny trees). */
 const MIN_RESPONSE_CACHE_BYTES = 1024 * 1024;
 
+/** node:http's own keep-alive lines (its OutgoingMessage), so responses do not differ by path. */
+function keepAliveLines(keepAliveTimeoutMs: number, maxRequests: number): string {
+  if (keepAliveTimeoutMs <= 0) return 'Connection: keep-alive\r\n';
+  const max = maxRequests > 0 ? `, max=${maxRequests}` : '';
+  return `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveTimeoutMs / 1000)}${max}\r\n`;
+}
+
 export class FastLane {
   private readonly connections = new Map<net.Socket, FastConnection>();
   private readonly counts = { responses: 0, handovers: 0 };
-  private readonly keepAliveLines: string;
+  private keepAliveLines = '';
+  /** The maxRequestsPerSocket that keepAliveLines (and the cached responses) were built for. */
+  private linesMax = -1;
   private sweeper: NodeJS.Timeout | null = null;
   private dateSecond = -1;
   private dateLine = '';
@@ -93,9 +108,18 @@ export class FastLane {
 
   constructor(readonly options: FastLaneOptions) {
     this.cacheLimit = Math.max(MIN_RESPONSE_CACHE_BYTES, options.statics.options.inlineCacheBytes);
-    const seconds = Math.floor(options.keepAliveTimeoutMs / 1000);
-    // node:http's own keep-alive headers, so responses do not differ by path.
-    this.keepAliveLines = seconds > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n` : 'Connection: keep-alive\r\n';
+  }
+
+  /** @internal Requests a connection may make (0: no limit); a change rebuilds the keep-alive lines and drops the cached responses that carry them. */
+  requestLimit(): number {
+    const max = this.options.maxRequestsPerSocket();
+    const limit = Number.isSafeInteger(max) && max > 0 ? max : 0;
+    if (limit !== this.linesMax) {
+      this.linesMax = limit;
+      this.keepAliveLines = keepAliveLines(this.options.keepAliveTimeoutMs, limit);
+      this.dateSecond = -1;
+    }
+    return limit;
   }
 
   /** Takes a new connection, accepted paused. */
@@ -356,9 +380,10 @@ class FastConnection {
     const { lane, socket } = this;
     const timed = lane.options.timed;
     const started = timed ? performance.now() : 0;
-    const keepAlive = head.keepAlive && !lane.options.closing();
-    if (!keepAlive) this.last = true;
+    const limit = lane.requestLimit();
     this.served++;
+    const keepAlive = head.keepAlive && !lane.options.closing() && (limit === 0 || this.served < limit);
+    if (!keepAlive) this.last = true;
     lane.responded();
     lane.options.onRequest();
     const bodyBytes = head.method === 'HEAD' || plan.status === 304 ? null : plan.end - plan.start;

@@ -332,6 +332,7 @@ function installFastLane(server: http.Server, listeners: readonly unknown[], han
     fileSender: handler.fileSender,
     driver: handler.sender.backend === 'io_uring' ? new ConnectionDriver({ sender: handler.sender }) : null,
     headersTimeoutMs: () => server.headersTimeout,
+    maxRequestsPerSocket: () => server.maxRequestsPerSocket ?? 0,
   });
   server.on('connection', (socket: net.Socket) => lane.accept(socket));
   return lane;
