@@ -11,6 +11,7 @@ export type ZcSendErrorCode =
   | 'ZCSEND_ERR_CANCELLED'
   | 'ZCSEND_ERR_SENDER_CLOSED'
   | 'ZCSEND_ERR_SUBMIT_FAILED'
+  | 'ZCSEND_ERR_FILE_CHANGED'
   | 'ZCSEND_ERR_PROTOCOL';
 
 const kZcSendError = Symbol.for('zcsend.error');

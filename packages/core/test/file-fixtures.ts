@@ -143,7 +143,10 @@ export function fileFixtures(prefix: string) {
       expect(f.stats().errors).toBe(1);
       sock.destroy();
     },
-    /** A missing file, a file shorter than its stat, and a closed socket reject with typed errors, leaking no fd. */
+    /**
+     * A missing file, a path that no longer names the stat's version, a file (given by fd) shorter
+     * than its stat, and a closed socket reject with typed errors, leaking no fd.
+     */
     async expectBadFilesRejected(f: FileSender): Promise<void> {
       const { sender: sock } = await pair();
       const smallRef = fixtures.writeFile(randomBytes(100 * KiB));
@@ -153,7 +156,13 @@ export function fileFixtures(prefix: string) {
       const missing: FileRef = { path: path.join(dir, 'missing'), stat: smallRef.stat };
       await expect(f.sendFile(sock, missing, 0, 100)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'open' });
       const stale: FileRef = { path: smallRef.path, stat: { ...smallRef.stat, size: 3 * MiB } as fs.Stats };
-      await expect(f.sendFile(sock, stale, 0, 3 * MiB)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'read' });
+      await expect(f.sendFile(sock, stale, 0, 3 * MiB)).rejects.toMatchObject({ code: 'ZCSEND_ERR_FILE_CHANGED', syscall: 'fstat' });
+      const fd = fs.openSync(smallRef.path, 'r');
+      try {
+        await expect(f.sendFile(sock, { ...stale, fd }, 0, 3 * MiB)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'read' });
+      } finally {
+        fs.closeSync(fd);
+      }
       sock.destroy();
       await expect(f.sendFile(sock, smallRef, 0, 5)).rejects.toMatchObject({ code: 'ZCSEND_ERR_SOCKET_CLOSED' });
       await waitFor(() => openFds() <= fdsBefore, 5000, 'fds to be closed');

@@ -261,11 +261,13 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
   it('a file sendfile refuses goes by copy, with the reason', async () => {
     const f = newFileSender();
     // procfs files without splice_read: sendfile says EINVAL before sending a byte. This one's
-    // bytes are fixed for the life of the process.
+    // bytes are fixed for the life of the process. Its stat says size 0, so the caller passes
+    // the fd with the length it read (a path would be checked against the stat and refused).
     const p = '/proc/self/cmdline';
     const bytes = fs.readFileSync(p);
-    const proc: FileRef = { path: p, stat: { size: bytes.length, mtimeMs: 0, ino: 0, dev: 0 } };
-    const [r] = await fetchRanges(f, proc, bytes, [[0, bytes.length]]);
+    const fd = fs.openSync(p, 'r');
+    const proc: FileRef = { path: p, stat: { size: bytes.length, mtimeMs: 0, ino: 0, dev: 0 }, fd };
+    const [r] = await fetchRanges(f, proc, bytes, [[0, bytes.length]]).finally(() => fs.closeSync(fd));
     expect(r).toMatchObject({ engine: 'copy', fallbackReason: MODE === 'uring' ? 'sendfile-refused' : 'sendfile-unavailable' });
     await expectQuiet(f);
   });

@@ -237,17 +237,23 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
     await expectQuiet(f);
   });
 
-  it('caches nothing when the file on disk is not the version the caller stat-ed', async () => {
+  it('caches nothing, and sends nothing, when the file on disk is not the version the caller stat-ed', async () => {
     const f = newFileSender({ engine: 'zc-cache' });
     const file = writeFile(randomBytes(MiB));
     const now = randomBytes(MiB);
     fs.writeFileSync(file.path, now);
     fs.utimesSync(file.path, new Date(), new Date(Date.now() + 10_000));
-    // The load sees another mtime, so it caches nothing and copy serves what is on disk.
-    const [r] = await fetchRanges(f, file, now, [[0, now.length]]);
-    expect(r).toMatchObject({ engine: 'copy', fallbackReason: 'file-changed' });
+    // The load sees another mtime, so it caches nothing; the copy it falls back to finds the same
+    // and refuses too: those bytes do not belong under the caller's stat (its length, its ETag).
+    const { sender: sock, receiver } = await pair();
+    let received = 0;
+    receiver.on('data', (chunk: Buffer) => (received += chunk.length));
+    await expect(f.sendFile(sock, file, 0, now.length)).rejects.toMatchObject({ code: 'ZCSEND_ERR_FILE_CHANGED' });
     expect(f.stats().cache).toMatchObject({ loads: 1, entries: 0, bytes: 0 });
-    expect(f.stats().fallbacks).toEqual({ 'file-changed': 1 });
+    expect(f.stats()).toMatchObject({ errors: 1, errorCodes: { ZCSEND_ERR_FILE_CHANGED: 1 } });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(received).toBe(0);
+    sock.destroy();
     await expectQuiet(f);
   });
 
@@ -371,6 +377,42 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
     expect(f.stats().cache).toMatchObject({ entries: 0, bytes: 0, busyBytes: 0 });
   });
 
+  it('a path renamed over after its stat: no byte of the new version under any engine (sendfile: nor the head); by fd the old version whole', async () => {
+    for (const engine of ['copy', 'zc-cache', 'splice', 'sendfile'] as const) {
+      const f = newFileSender({ engine });
+      const old = randomBytes(300 * KiB);
+      const ref = writeFile(old, `renamed-over-${engine}`);
+      const heldFd = fs.openSync(ref.path, 'r');
+      // An atomic deploy: the same size, other bytes, a new inode renamed over the path.
+      fs.writeFileSync(`${ref.path}.next`, randomBytes(old.length));
+      fs.renameSync(`${ref.path}.next`, ref.path);
+      const { sender: sock, receiver } = await pair();
+      const got: Buffer[] = [];
+      receiver.on('data', (chunk: Buffer) => got.push(chunk));
+      const head = Buffer.from('HTTP/1.1 200 OK\r\n\r\n');
+      // Whatever the engine opens once and keeps (its ring, a pooled pipe) is open before counting.
+      const warm = randomBytes(1000);
+      await f.sendFile(sock, writeFile(warm), 0, warm.length);
+      await waitFor(() => Buffer.concat(got).length === warm.length, 10_000, 'the warm-up bytes');
+      got.length = 0;
+      const fdsBefore = openFds();
+      const err = await f.sendFile(sock, ref, 0, old.length, { head }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ZCSEND_ERR_FILE_CHANGED', syscall: 'fstat' });
+      expect(openFds()).toBeLessThanOrEqual(fdsBefore);
+      // Only the sendfile engine (on a ring) opens the file before the head goes out.
+      const headOut = !(engine === 'sendfile' && URING);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(Buffer.concat(got)).toEqual(headOut ? head : Buffer.alloc(0));
+      const result = await f.sendFile(sock, { ...ref, fd: heldFd }, 0, old.length);
+      expect(result.bytes).toBe(old.length);
+      await waitFor(() => Buffer.concat(got).length >= (headOut ? head.length : 0) + old.length, 10_000, 'the old version to arrive');
+      expect(sha256(Buffer.concat(got).subarray(headOut ? head.length : 0))).toBe(sha256(old));
+      fs.closeSync(heldFd);
+      sock.destroy();
+      await expectQuiet(f);
+    }
+  });
+
   it('rejects bad input and unreadable files with typed errors, leaking no fd', async () => {
     const f = newFileSender({ engine: 'copy' });
     const engines = [f, newFileSender({ engine: 'zc-cache' })];
@@ -391,11 +433,19 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
       const missing: FileRef = { path: path.join(dir(), 'missing'), stat: smallRef.stat };
       const err = await g.sendFile(sock, missing, 0, 100).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'open', errno: os.constants.errno.ENOENT });
-      // A file shorter than the stat the caller holds: the body cannot be completed.
+      // A file shorter than the stat the caller holds: by path that is another version (nothing
+      // of it is sent); by the caller's fd the body cannot be completed.
       const shrunk = writeFile(randomBytes(100 * KiB));
       const stale: FileRef = { path: shrunk.path, stat: { ...shrunk.stat, size: 200 * KiB } as fs.Stats };
       const err2 = await g.sendFile(sock, stale, 0, 200 * KiB).catch((e: unknown) => e);
-      expect(err2).toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'read' });
+      expect(err2).toMatchObject({ code: 'ZCSEND_ERR_FILE_CHANGED', syscall: 'fstat' });
+      const fd = fs.openSync(shrunk.path, 'r');
+      try {
+        const err3 = await g.sendFile(sock, { ...stale, fd }, 0, 200 * KiB).catch((e: unknown) => e);
+        expect(err3).toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'read' });
+      } finally {
+        fs.closeSync(fd);
+      }
     }
     sock.destroy();
     expect(await code(f.sendFile(sock, smallRef, 0, 5))).toBe('ZCSEND_ERR_SOCKET_CLOSED');

@@ -3,7 +3,7 @@ import { ZcSendError } from '../errors.js';
 import type { Sender } from '../sender.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { ByteBudget } from './byte-budget.js';
-import { closeQuietly, fileTruncated, openForRead, readAt } from './file-io.js';
+import { closeQuietly, fileTruncated, openVersion, readAt } from './file-io.js';
 import type { PendingWork } from './pending-work.js';
 import type { FileRef } from './types.js';
 
@@ -32,7 +32,7 @@ export async function sendByCopy(ctx: CopyEngineContext, socket: net.Socket, fil
   const opened = file.fd === undefined;
   let fd = file.fd ?? -1;
   try {
-    if (opened) fd = await openForRead(file.path);
+    if (opened) fd = await openVersion(file);
     let position = start;
     let previousSent: Promise<number> | null = null;
     while (position < end) {

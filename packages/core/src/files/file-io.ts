@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { ZcSendError } from '../errors.js';
-import type { FileVersion } from './types.js';
+import type { FileRef, FileVersion } from './types.js';
 
 /**
  * A file that cannot be read is a failed body send: the headers are already out, so the caller
@@ -20,6 +20,51 @@ export function fileTruncated(path: string, position: number): ZcSendError {
 
 export function sameVersion(a: FileVersion, b: FileVersion): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
+}
+
+/**
+ * The path names another version than the caller's stat (replaced by a rename, or rewritten):
+ * its bytes must not go out under headers (length, ETag) made from that stat.
+ */
+export function fileChanged(path: string): ZcSendError {
+  return new ZcSendError('ZCSEND_ERR_FILE_CHANGED', `${path} is no longer the version the caller stat'ed (size, mtime or inode changed)`, {
+    syscall: 'fstat',
+  });
+}
+
+/** Opens `file.path` and checks with fstat that it is still `file.stat`'s version (else closes it and throws fileChanged). */
+export async function openVersion(file: FileRef): Promise<number> {
+  const fd = await openForRead(file.path);
+  let now: fs.Stats;
+  try {
+    now = await fstat(fd, file.path);
+  } catch (err) {
+    await closeQuietly(fd);
+    throw err;
+  }
+  if (sameVersion(now, file.stat)) return fd;
+  await closeQuietly(fd);
+  throw fileChanged(file.path);
+}
+
+/** openVersion in one synchronous step, for an engine that opens hot files without the threadpool. */
+export function openVersionSync(file: FileRef): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(file.path, 'r');
+  } catch (err) {
+    throw fileError(err, 'open', file.path);
+  }
+  let now: fs.Stats;
+  try {
+    now = fs.fstatSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    throw fileError(err, 'fstat', file.path);
+  }
+  if (sameVersion(now, file.stat)) return fd;
+  fs.closeSync(fd);
+  throw fileChanged(file.path);
 }
 
 export function openForRead(path: string): Promise<number> {

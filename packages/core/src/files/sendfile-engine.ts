@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { load } from '@zcsend/native';
 import type { Sender } from '../sender.js';
 import { refreshIdleTimer, socketEligibility } from '../sockets.js';
-import { fileError } from './file-io.js';
+import { openVersionSync } from './file-io.js';
 import { sendHeadAndFileNow, type HeadAndFileSyscalls, type SentNow } from './head-and-file.js';
 import { SendfileTransfer, type SendfileCounters, type SendfileSyscall } from './sendfile-transfer.js';
 import { SocketSlots } from './socket-slots.js';
@@ -121,7 +121,7 @@ export class SendfileEngine {
     try {
       // Synchronously, like the sends: the file was just sent (or the caller forced this engine),
       // so its path and inode are cached, and a threadpool round trip would cost more than the call.
-      if (opened) fileFd = openSync(file.path);
+      if (opened) fileFd = openVersionSync(file);
       let from = start;
       if (head) {
         // The head and the first turn's bytes in one step: they share segments, and a body that
@@ -189,14 +189,6 @@ export class SendfileEngine {
 
   stats(): SendfileStats {
     return { activeSends: this.active, ...this.counters, immediateSends: this.immediateSends, immediateBytes: this.immediateBytes };
-  }
-}
-
-function openSync(path: string): number {
-  try {
-    return fs.openSync(path, 'r');
-  } catch (err) {
-    throw fileError(err, 'open', path);
   }
 }
 

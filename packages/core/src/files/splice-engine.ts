@@ -3,7 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { load } from '@zcsend/native';
 import type { RawRing, Sender } from '../sender.js';
 import { currentFd, socketEligibility } from '../sockets.js';
-import { closeQuietly, openForRead } from './file-io.js';
+import { closeQuietly, openVersion } from './file-io.js';
 import { PipePool, type Pipe, type PipeSyscalls } from './pipe-pool.js';
 import { SocketSlots } from './socket-slots.js';
 import { socketClosed, untilLibuvIdle } from './socket-ready.js';
@@ -109,7 +109,7 @@ export class SpliceEngine {
     const opened = file.fd === undefined;
     let fileFd = file.fd ?? -1;
     try {
-      if (opened) fileFd = await openForRead(file.path);
+      if (opened) fileFd = await openVersion(file);
       await untilLibuvIdle(socket);
       // From here to the first submit, synchronous: the fd is checked and put in the slot in one go.
       const fd = currentFd(socket);
