@@ -181,6 +181,47 @@ describe(`file engines (${MODE})`, () => {
     }
   });
 
+  it('a file renamed over within the stat cache time (an atomic deploy): never its bytes under the old validators; the next request serves it', async () => {
+    for (const fastPath of [true, false]) {
+      for (const engine of ['auto', 'copy'] as const) {
+        const name = `deploy-${engine}-${fastPath ? 'fast' : 'node'}.bin`;
+        const before = tree.write(name, randomBytes(2 * MiB + 5));
+        const s = await startServer({ root: tree.root, engine, fastPath, statCacheMs: 60_000 });
+        try {
+          let etag = '';
+          // Twice: `auto` sends a version by sendfile once it went out whole.
+          for (let i = 0; i < 2; i++) {
+            const res = await fetchBytes(s.url + name);
+            expect(sha256(res.body)).toBe(sha256(before));
+            etag = String(res.headers['etag']);
+          }
+          const after = randomBytes(before.length);
+          const file = path.join(tree.root, name);
+          fs.writeFileSync(`${file}.next`, after);
+          fs.renameSync(`${file}.next`, file);
+          // Its stat is cached for a minute. An engine that reads the path finds the file changed
+          // and cuts the connection rather than deliver the new bytes as the old version; the
+          // memory cache (auto without a ring) still holds the old version and sends it whole.
+          const fromMemory = engine === 'auto' && !URING;
+          const consistent = (res: { headers: Record<string, unknown>; body: Buffer }) =>
+            res.headers['etag'] === etag ? sha256(res.body) === sha256(before) : sha256(res.body) === sha256(after);
+          const racing = await fetchBytes(s.url + name).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+          const label = `${engine} fastPath=${fastPath}`;
+          if (fromMemory) expect(racing instanceof Error ? 'failed' : consistent(racing), label).toBe(true);
+          else expect(racing, label).toBeInstanceOf(Error);
+          // A send that found the change made the next request look the file up again.
+          const next = await fetchBytes(s.url + name);
+          expect(next.status).toBe(200);
+          expect(consistent(next), label).toBe(true);
+          if (!fromMemory) expect(next.headers['etag'], label).not.toBe(etag);
+          await waitFor(() => serverQuiet(s), 10_000, 'quiet server');
+        } finally {
+          await s.close();
+        }
+      }
+    }
+  });
+
   it('keeps body memory bounded: in-flight bytes never above maxInFlightBytes under 16 concurrent downloads', async () => {
     const limit = 256 * KiB;
     const s = await startServer({ root: tree.root, engine: 'copy', maxInFlightBytes: limit, cacheBytes: 0 });

@@ -410,8 +410,9 @@ class FastConnection {
           lane.options.statics.noteFastBody('fileSender');
           this.bodyDone(true, report);
         },
-        () => {
+        (error: unknown) => {
           lane.options.statics.noteFastBody('aborted');
+          lane.options.statics.bodyFailed(rep, error);
           // Content-Length promised bytes that will not all come: the connection cannot go on.
           if (!socket.destroyed) socket.destroy();
           this.bodyDone(false, report);

@@ -162,6 +162,15 @@ class StaticServer {
     );
   }
 
+  /**
+   * A body send failed; when it found the file replaced or rewritten since its stat
+   * (ZCSEND_ERR_FILE_CHANGED: none of the new bytes went out), the next request for it looks the
+   * file up again instead of meeting the same stale stat until statCacheMs ends.
+   */
+  bodyFailed(rep: Representation, error: unknown): void {
+    if ((error as { code?: unknown } | null)?.code === 'ZCSEND_ERR_FILE_CHANGED') this.resolver.expire(rep);
+  }
+
   /** Counts a body the fast path sent (or failed to). */
   noteFastBody(kind: 'inline' | 'fileSender' | 'aborted'): void {
     this.counts[kind]++;
@@ -303,7 +312,11 @@ class StaticServer {
   }
 
   private body(req: http.IncomingMessage, res: http.ServerResponse, rep: Representation, status: number, headers: readonly string[], plan: BodyPlan): void {
-    this.track(req, res, sendFileBody(this.fileSender, req, res, rep, status, headers, plan, this.options.rawHeaders));
+    const work = sendFileBody(this.fileSender, req, res, rep, status, headers, plan, this.options.rawHeaders).then((outcome) => {
+      if (!outcome.ok) this.bodyFailed(rep, outcome.error);
+      return outcome;
+    });
+    this.track(req, res, work);
   }
 
   private track(req: http.IncomingMessage, res: http.ServerResponse, work: Promise<BodyOutcome | void>): void {

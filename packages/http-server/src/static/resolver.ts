@@ -197,6 +197,17 @@ export class Resolver {
     }
   }
 
+  /**
+   * The file behind `rep` is no longer that version (a send found it replaced or rewritten):
+   * every entry that serves it is looked up again on its next request, rather than at the end
+   * of statCacheMs. Rare, so a scan.
+   */
+  expire(rep: Representation): void {
+    for (const entry of this.entries.values()) {
+      if (entry.kind === 'file' && (entry.identity === rep || entry.variants.includes(rep))) entry.expires = 0;
+    }
+  }
+
   clear(): void {
     for (const entry of this.entries.values()) this.releaseInline(entry, null);
     this.entries.clear();
