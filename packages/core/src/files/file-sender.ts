@@ -5,6 +5,7 @@ import { BufferPool } from './buffer-pool.js';
 import { ByteBudget } from './byte-budget.js';
 import { sendByCopy, type CopyEngineContext } from './copy-engine.js';
 import { FileCache, type CacheEntry } from './file-cache.js';
+import { closeQuietly, openVersion } from './file-io.js';
 import type { SentNow } from './head-and-file.js';
 import { HotFiles } from './hot-files.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
@@ -210,43 +211,71 @@ export class FileSender {
     }
   }
 
+  /**
+   * The head goes out only once the body's source is known to be the caller's version: the
+   * sendfile engine checks before it sends it; for the engines that read the path, the file is
+   * opened and checked here first (and they read through that fd); a cache entry is that version
+   * by its key. So a ZCSEND_ERR_FILE_CHANGED rejection has put nothing on the socket.
+   */
   private async run(plan: Plan, socket: net.Socket, file: FileRef, start: number, end: number, head: Uint8Array | null): Promise<FileSendResult> {
     let result: FileSendResult | null = null;
     let copyFrom = start;
-    // Only sendfile sends a head with the body; the other engines wait for libuv to write it.
-    if (head && plan.engine !== 'sendfile') socket.write(head);
-    if (plan.engine === 'sendfile') {
-      const outcome = await this.sendfile.send(socket, file, start, end, head ?? undefined);
-      if (!outcome.fallback) {
-        result = { bytes: outcome.bytes, engine: 'sendfile', cacheHit: false, fallbackReason: null };
-      } else {
-        copyFrom = outcome.fallback.resumeAt;
-        plan = { engine: copyFrom === start ? 'copy' : 'sendfile', fallbackReason: outcome.fallback.reason };
+    let pendingHead = head;
+    let ownFd = -1;
+    const writeHead = (): void => {
+      if (pendingHead) socket.write(pendingHead);
+      pendingHead = null;
+    };
+    const checkedFile = async (): Promise<FileRef> => {
+      if (file.fd === undefined) {
+        ownFd = await openVersion(file);
+        file = { ...file, fd: ownFd };
       }
-    }
-    if (plan.engine === 'splice') {
-      const outcome = await this.splice.send(socket, file, start, end);
-      if (!outcome.fallback) {
-        result = { bytes: outcome.bytes, engine: 'splice', cacheHit: false, fallbackReason: null };
-      } else {
-        copyFrom = outcome.fallback.resumeAt;
-        plan = { engine: copyFrom === start ? 'copy' : 'splice', fallbackReason: outcome.fallback.reason };
+      return file;
+    };
+    try {
+      if (plan.engine === 'sendfile') {
+        const outcome = await this.sendfile.send(socket, file, start, end, head ?? undefined);
+        if (!outcome.fallback) {
+          result = { bytes: outcome.bytes, engine: 'sendfile', cacheHit: false, fallbackReason: null };
+        } else {
+          if (!outcome.headPending) pendingHead = null;
+          copyFrom = outcome.fallback.resumeAt;
+          plan = { engine: copyFrom === start ? 'copy' : 'sendfile', fallbackReason: outcome.fallback.reason };
+        }
       }
-    }
-    if (plan.engine === 'zc-cache') {
-      const got = await this.cache.acquire(file);
-      if (got.entry) {
-        const bytes = await this.sendCached(socket, got.entry, start, end);
-        result = { bytes, engine: 'zc-cache', cacheHit: got.hit, fallbackReason: null };
-      } else {
-        plan = { engine: 'copy', fallbackReason: got.reason };
+      if (plan.engine === 'splice') {
+        const checked = await checkedFile();
+        writeHead();
+        const outcome = await this.splice.send(socket, checked, start, end);
+        if (!outcome.fallback) {
+          result = { bytes: outcome.bytes, engine: 'splice', cacheHit: false, fallbackReason: null };
+        } else {
+          copyFrom = outcome.fallback.resumeAt;
+          plan = { engine: copyFrom === start ? 'copy' : 'splice', fallbackReason: outcome.fallback.reason };
+        }
       }
-    }
-    if (!result) {
-      // A splice or sendfile that stopped part-way (refused file, no slot) left [start, copyFrom) on the socket.
-      const bytes = (copyFrom - start) + (await sendByCopy(this.copyContext, socket, file, copyFrom, end));
-      const engine = plan.engine === 'splice' || plan.engine === 'sendfile' ? plan.engine : 'copy';
-      result = { bytes, engine, cacheHit: false, fallbackReason: plan.fallbackReason };
+      if (plan.engine === 'zc-cache') {
+        const got = await this.cache.acquire(file);
+        if (got.entry) {
+          writeHead();
+          const bytes = await this.sendCached(socket, got.entry, start, end);
+          result = { bytes, engine: 'zc-cache', cacheHit: got.hit, fallbackReason: null };
+        } else {
+          plan = { engine: 'copy', fallbackReason: got.reason };
+        }
+      }
+      if (!result) {
+        const checked = await checkedFile();
+        writeHead();
+        // A splice or sendfile that stopped part-way (refused file, no slot) left [start, copyFrom) on the socket.
+        const bytes = (copyFrom - start) + (await sendByCopy(this.copyContext, socket, checked, copyFrom, end));
+        const engine = plan.engine === 'splice' || plan.engine === 'sendfile' ? plan.engine : 'copy';
+        result = { bytes, engine, cacheHit: false, fallbackReason: plan.fallbackReason };
+      }
+    } finally {
+      // The engines have settled: no read or splice of theirs uses the fd any more.
+      if (ownFd >= 0) await closeQuietly(ownFd);
     }
     // Node calls a write's callback without an error when the socket was destroyed under it
     // (stream_base_commons onWriteComplete), so a libuv-path send can look complete when it was not.

@@ -38,8 +38,11 @@ export interface SendfileStats extends SendfileCounters {
 
 export type SendfileOutcome =
   | { bytes: number; fallback: null }
-  /** sendfile did not (entirely) serve: [resumeAt, end) must go another way; bytes before it are on the socket. */
-  | { bytes: number; fallback: { reason: FileFallbackReason; resumeAt: number } };
+  /**
+   * sendfile did not (entirely) serve: [resumeAt, end) must go another way; bytes before it are
+   * on the socket, and so is the head unless `headPending` (the engine could not run at all).
+   */
+  | { bytes: number; fallback: { reason: FileFallbackReason; resumeAt: number }; headPending?: true };
 
 /**
  * The sendfile engine: synchronous sendfile(2) on the JS thread into libuv's non-blocking socket,
@@ -103,16 +106,15 @@ export class SendfileEngine {
    * Sends [start, end) of the file on the socket. Resolves once every byte was accepted, or with
    * a fallback (nothing or a prefix sent) when sendfile cannot serve. Rejects with a ZcSendError
    * when the send failed part-way (the body is then incomplete). `head`, when given, is on the
-   * socket before any body byte in every outcome but a rejection: sent with the first bytes
-   * (sendNow) where it can be, else written through libuv.
+   * socket before any body byte: sent with the first bytes (sendNow) where it can be, else
+   * written through libuv. It is not written when the engine cannot run (`headPending`) or the
+   * file is not the caller's version (ZCSEND_ERR_FILE_CHANGED, checked before anything goes out).
    */
   async send(socket: net.Socket, file: FileRef, start: number, end: number, head?: Uint8Array): Promise<SendfileOutcome> {
-    const fallback = (reason: FileFallbackReason, resumeAt = start): SendfileOutcome => {
-      if (head) socket.write(head);
-      return { bytes: resumeAt - start, fallback: { reason, resumeAt } };
-    };
-    if (this.unavailableReason !== null) return fallback('sendfile-unavailable');
-    if (socketEligibility(socket).reason) return fallback('socket-ineligible');
+    const cannotRun = (reason: FileFallbackReason): SendfileOutcome =>
+      head ? { bytes: 0, fallback: { reason, resumeAt: start }, headPending: true } : { bytes: 0, fallback: { reason, resumeAt: start } };
+    if (this.unavailableReason !== null) return cannotRun('sendfile-unavailable');
+    if (socketEligibility(socket).reason) return cannotRun('socket-ineligible');
     const raw = this.sender.ringOps()!;
 
     this.active++;
