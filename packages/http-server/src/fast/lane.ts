@@ -77,6 +77,10 @@ export interface FastLaneStats {
   ring: ConnectionStats | null;
 }
 
+function isFileChanged(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ZCSEND_ERR_FILE_CHANGED';
+}
+
 /** What node:http answers when a head does not arrive in time (its requestTimeoutResponse). */
 const REQUEST_TIMEOUT = Buffer.from('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n', 'latin1');
 /** Unparsed bytes held while a response is in progress before reading pauses (pipelining flood). */
@@ -376,16 +380,19 @@ class FastConnection {
     this.buffer = bytes < buffer.length ? buffer.subarray(bytes) : null;
   }
 
-  private respond(head: RequestHead, plan: FastPlan): void {
+  /** `again`: the same request answered anew after its file changed (counted once, not twice). */
+  private respond(head: RequestHead, plan: FastPlan, again = false): void {
     const { lane, socket } = this;
     const timed = lane.options.timed;
     const started = timed ? performance.now() : 0;
     const limit = lane.requestLimit();
-    this.served++;
+    if (!again) {
+      this.served++;
+      lane.responded();
+      lane.options.onRequest();
+    }
     const keepAlive = head.keepAlive && !lane.options.closing() && (limit === 0 || this.served < limit);
     if (!keepAlive) this.last = true;
-    lane.responded();
-    lane.options.onRequest();
     const bodyBytes = head.method === 'HEAD' || plan.status === 304 ? null : plan.end - plan.start;
     const report = (complete: boolean) =>
       lane.options.onResponse({ socket, method: head.method, target: head.target, minor: head.minor, status: plan.status, bodyBytes, ms: timed ? performance.now() - started : 0, complete });
@@ -411,13 +418,19 @@ class FastConnection {
           this.bodyDone(true, report);
         },
         (error: unknown) => {
-          lane.options.statics.noteFastBody('aborted');
           lane.options.statics.bodyFailed(rep, error);
-          // Content-Length promised bytes that will not all come: the connection cannot go on.
-          if (!socket.destroyed) socket.destroy();
-          this.bodyDone(false, report);
+          // Replaced or rewritten since its stat, and nothing of this response went out: answer
+          // again from a fresh lookup (once), as if the request had come a moment later.
+          if (!again && isFileChanged(error) && !socket.destroyed) return this.answerAgain(head, aborted);
+          aborted();
         },
       );
+    const aborted = () => {
+      lane.options.statics.noteFastBody('aborted');
+      // Content-Length promised bytes that will not all come: the connection cannot go on.
+      if (!socket.destroyed) socket.destroy();
+      this.bodyDone(false, report);
+    };
     // Earlier responses still queued on the ring go first: the FileSender writes to the socket itself.
     if (this.io.writableLength === 0) send();
     else this.io.whenWritten(send);
@@ -442,6 +455,22 @@ class FastConnection {
       }
     }
     return io.write(lane.response(plan, true, keepAlive));
+  }
+
+  /** The request's file changed under its response before a byte was sent: plan it again. */
+  private answerAgain(head: RequestHead, aborted: () => void): void {
+    const again = (plan: FastPlan | null) => {
+      // Declined now (gone, a directory, an error status): node:http cannot have the request, its
+      // bytes are consumed, so the connection ends as for any failed body.
+      if (plan === null || this.socket.destroyed) return aborted();
+      this.busy = false;
+      this.disarmTimeout();
+      this.respond(head, plan, true);
+      this.drain();
+    };
+    const plan = this.lane.options.statics.fastPlan(head, performance.now());
+    if (plan instanceof Promise) plan.then(again, () => again(null));
+    else again(plan);
   }
 
   private bodyDone(ok: boolean, report: (complete: boolean) => void): void {
