@@ -2,8 +2,9 @@
 // (short counts, -EINTR, -EAGAIN, refusals, poll results) and checks which fd each call names,
 // when a slot is taken and emptied, and what happens when the Sender closes. Runs in both modes.
 import { beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { Sender, ZcSendError, type FileRef } from '../src/index.js';
+import { FileSender, Sender, ZcSendError, type FileRef } from '../src/index.js';
 import { FakeRing, type FakeRingOptions, type FakeSqe } from '../src/testing.js';
 import { SendfileEngine, type SendfileOutcome } from '../src/files/sendfile-engine.js';
 import { DEFAULT_SOCKET_SLOTS, SocketSlots } from '../src/files/socket-slots.js';
@@ -323,5 +324,36 @@ describe('HotFiles (which versions auto may send by sendfile)', () => {
     for (const p of ['/d', '/e', '/f']) hot.sentWhole(ref(p, 1));
     expect(hot.size).toBe(3);
     expect(hot.isHot(ref('/a', 600))).toBe(false);
+  });
+});
+
+describe('FileSender: a file that changes after part of it was sent', () => {
+  it('rejects as a failed send (bytes are out), not as FILE_CHANGED, when the copy that takes over finds another version', async () => {
+    const { factory } = FakeRing.factory();
+    const sender = new Sender({ ring: factory });
+    const ref = writeFile(randomBytes(100 * KiB), 'part-way');
+    let calls = 0;
+    // The kernel's part: 1000 bytes while a deploy renames another file over the path, then a
+    // refusal, so copy must take over from byte 1000 and opens the path anew.
+    const engine = new SendfileEngine(sender, {
+      sendfile: () => {
+        if (++calls === 1) {
+          writeFile(randomBytes(100 * KiB), 'part-way.next');
+          fs.renameSync(`${ref.path}.next`, ref.path);
+          return 1000;
+        }
+        return -EINVAL;
+      },
+    });
+    const f = new FileSender({ sender, engine: 'sendfile' });
+    (f as unknown as { sendfile: SendfileEngine }).sendfile = engine;
+    const sock = await socket();
+    const err = await f.sendFile(sock, ref, 0, ref.stat.size).catch((e: unknown) => e);
+    expect(calls).toBe(2);
+    expect(err).toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'fstat' });
+    expect((err as ZcSendError).cause).toMatchObject({ code: 'ZCSEND_ERR_FILE_CHANGED' });
+    sock.destroy();
+    await f.close();
+    await sender.close();
   });
 });

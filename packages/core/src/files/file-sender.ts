@@ -215,15 +215,22 @@ export class FileSender {
    * The head goes out only once the body's source is known to be the caller's version: the
    * sendfile engine checks before it sends it; for the engines that read the path, the file is
    * opened and checked here first (and they read through that fd); a cache entry is that version
-   * by its key. So a ZCSEND_ERR_FILE_CHANGED rejection has put nothing on the socket.
+   * by its key. So a ZCSEND_ERR_FILE_CHANGED rejection has put nothing on the socket; a change
+   * found after bytes went out (a sendfile or splice that stopped part-way, then copy) rejects
+   * as a failed send.
    */
   private async run(plan: Plan, socket: net.Socket, file: FileRef, start: number, end: number, head: Uint8Array | null): Promise<FileSendResult> {
     let result: FileSendResult | null = null;
     let copyFrom = start;
     let pendingHead = head;
+    /** Something of this response (head or body) is on its way to the socket. */
+    let touched = false;
     let ownFd = -1;
     const writeHead = (): void => {
-      if (pendingHead) socket.write(pendingHead);
+      if (pendingHead) {
+        socket.write(pendingHead);
+        touched = true;
+      }
       pendingHead = null;
     };
     const checkedFile = async (): Promise<FileRef> => {
@@ -241,6 +248,7 @@ export class FileSender {
         } else {
           if (!outcome.headPending) pendingHead = null;
           copyFrom = outcome.fallback.resumeAt;
+          touched = (head !== null && !outcome.headPending) || copyFrom > start;
           plan = { engine: copyFrom === start ? 'copy' : 'sendfile', fallbackReason: outcome.fallback.reason };
         }
       }
@@ -252,6 +260,7 @@ export class FileSender {
           result = { bytes: outcome.bytes, engine: 'splice', cacheHit: false, fallbackReason: null };
         } else {
           copyFrom = outcome.fallback.resumeAt;
+          touched ||= copyFrom > start;
           plan = { engine: copyFrom === start ? 'copy' : 'splice', fallbackReason: outcome.fallback.reason };
         }
       }
@@ -273,6 +282,11 @@ export class FileSender {
         const engine = plan.engine === 'splice' || plan.engine === 'sendfile' ? plan.engine : 'copy';
         result = { bytes, engine, cacheHit: false, fallbackReason: plan.fallbackReason };
       }
+    } catch (err) {
+      if (touched && err instanceof ZcSendError && err.code === 'ZCSEND_ERR_FILE_CHANGED') {
+        throw new ZcSendError('ZCSEND_ERR_SEND_FAILED', `${file.path} changed part-way through the body`, { cause: err, syscall: 'fstat' });
+      }
+      throw err;
     } finally {
       // The engines have settled: no read or splice of theirs uses the fd any more.
       if (ownFd >= 0) await closeQuietly(ownFd);
