@@ -77,10 +77,6 @@ export interface FastLaneStats {
   ring: ConnectionStats | null;
 }
 
-function isFileChanged(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'ZCSEND_ERR_FILE_CHANGED';
-}
-
 /** What node:http answers when a head does not arrive in time (its requestTimeoutResponse). */
 const REQUEST_TIMEOUT = Buffer.from('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n', 'latin1');
 /** Unparsed bytes held while a response is in progress before reading pauses (pipelining flood). */
@@ -418,10 +414,10 @@ class FastConnection {
           this.bodyDone(true, report);
         },
         (error: unknown) => {
-          lane.options.statics.bodyFailed(rep, error);
           // Replaced or rewritten since its stat, and nothing of this response went out: answer
           // again from a fresh lookup (once), as if the request had come a moment later.
-          if (!again && isFileChanged(error) && !socket.destroyed) return this.answerAgain(head, aborted);
+          const changed = lane.options.statics.bodyFailed(rep, error);
+          if (changed && !again && !socket.destroyed) return this.answerAgain(head, aborted);
           aborted();
         },
       );

@@ -164,11 +164,13 @@ class StaticServer {
 
   /**
    * A body send failed; when it found the file replaced or rewritten since its stat
-   * (ZCSEND_ERR_FILE_CHANGED: none of the new bytes went out), the next request for it looks the
-   * file up again instead of meeting the same stale stat until statCacheMs ends.
+   * (ZCSEND_ERR_FILE_CHANGED: nothing of that response went out), the next request for it looks
+   * the file up again instead of meeting the same stale stat until statCacheMs ends. True then.
    */
-  bodyFailed(rep: Representation, error: unknown): void {
-    if ((error as { code?: unknown } | null)?.code === 'ZCSEND_ERR_FILE_CHANGED') this.resolver.expire(rep);
+  bodyFailed(rep: Representation, error: unknown): boolean {
+    if ((error as { code?: unknown } | null)?.code !== 'ZCSEND_ERR_FILE_CHANGED') return false;
+    this.resolver.expire(rep);
+    return true;
   }
 
   /** Counts a body the fast path sent (or failed to). */
