@@ -164,8 +164,9 @@ class StaticServer {
 
   /**
    * A body send failed; when it found the file replaced or rewritten since its stat
-   * (ZCSEND_ERR_FILE_CHANGED: nothing of that response went out), the next request for it looks
-   * the file up again instead of meeting the same stale stat until statCacheMs ends. True then.
+   * (ZCSEND_ERR_FILE_CHANGED: the FileSender sent nothing, not even a head it was given), the
+   * next request for it looks the file up again instead of meeting the same stale stat until
+   * statCacheMs ends. True then.
    */
   bodyFailed(rep: Representation, error: unknown): boolean {
     if ((error as { code?: unknown } | null)?.code !== 'ZCSEND_ERR_FILE_CHANGED') return false;
