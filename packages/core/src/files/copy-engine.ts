@@ -3,7 +3,7 @@ import { ZcSendError } from '../errors.js';
 import type { Sender } from '../sender.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { ByteBudget } from './byte-budget.js';
-import { closeQuietly, fileTruncated, openVersion, readAt } from './file-io.js';
+import { fileTruncated, readAt } from './file-io.js';
 import type { PendingWork } from './pending-work.js';
 import type { FileRef } from './types.js';
 
@@ -26,40 +26,36 @@ interface Chunk {
 /**
  * The copy engine: positioned reads into pooled buffers, each sent with `sender.send`. One read
  * runs ahead while the previous chunk is being sent (double buffering), so the disk and the
- * socket overlap. Resolves with the byte count once every byte was accepted.
+ * socket overlap. Resolves with the byte count once every byte was accepted. Reads through
+ * `file.fd`, which the FileSender opened and checked (or the caller gave); it stays open. Each
+ * read is awaited before the next step, so none is left in a pool thread when this settles and
+ * the fd may be closed then.
  */
-export async function sendByCopy(ctx: CopyEngineContext, socket: net.Socket, file: FileRef, start: number, end: number): Promise<number> {
-  const opened = file.fd === undefined;
-  let fd = file.fd ?? -1;
-  try {
-    if (opened) fd = await openVersion(file);
-    let position = start;
-    let previousSent: Promise<number> | null = null;
-    while (position < end) {
-      const length = Math.min(ctx.pool.bufferSize, end - position);
-      const chunk = await takeChunk(ctx, socket, length);
-      try {
-        throwIfClosed(socket);
-        const n = await readAt(fd, chunk.buffer, length, position, file.path);
-        if (n < length) throw fileTruncated(file.path, position + n);
-        throwIfClosed(socket);
-      } catch (err) {
-        chunk.giveBack();
-        throw err;
-      }
-      const handle = ctx.sender.send(socket, chunk.buffer.subarray(0, length));
-      ctx.work.untilReleased(handle.released, chunk.giveBack);
-      // The next read overlaps this send; waiting for the one before keeps it to one read ahead.
-      if (previousSent) await previousSent;
-      previousSent = handle.sent;
-      position += length;
+export async function sendByCopy(ctx: CopyEngineContext, socket: net.Socket, file: FileRef & { fd: number }, start: number, end: number): Promise<number> {
+  const { fd } = file;
+  let position = start;
+  let previousSent: Promise<number> | null = null;
+  while (position < end) {
+    const length = Math.min(ctx.pool.bufferSize, end - position);
+    const chunk = await takeChunk(ctx, socket, length);
+    try {
+      throwIfClosed(socket);
+      const n = await readAt(fd, chunk.buffer, length, position, file.path);
+      if (n < length) throw fileTruncated(file.path, position + n);
+      throwIfClosed(socket);
+    } catch (err) {
+      chunk.giveBack();
+      throw err;
     }
+    const handle = ctx.sender.send(socket, chunk.buffer.subarray(0, length));
+    ctx.work.untilReleased(handle.released, chunk.giveBack);
+    // The next read overlaps this send; waiting for the one before keeps it to one read ahead.
     if (previousSent) await previousSent;
-    return end - start;
-  } finally {
-    // Only after the last read finished: closing an fd a pool thread still reads from is unsafe.
-    if (opened && fd >= 0) await closeQuietly(fd);
+    previousSent = handle.sent;
+    position += length;
   }
+  if (previousSent) await previousSent;
+  return end - start;
 }
 
 async function takeChunk(ctx: CopyEngineContext, socket: net.Socket, length: number): Promise<Chunk> {

@@ -233,12 +233,13 @@ export class FileSender {
       }
       pendingHead = null;
     };
-    const checkedFile = async (): Promise<FileRef> => {
-      if (file.fd === undefined) {
+    let checked: (FileRef & { fd: number }) | null = file.fd === undefined ? null : { ...file, fd: file.fd };
+    const checkedFile = async (): Promise<FileRef & { fd: number }> => {
+      if (!checked) {
         ownFd = await openVersion(file);
-        file = { ...file, fd: ownFd };
+        checked = { ...file, fd: ownFd };
       }
-      return file;
+      return checked;
     };
     try {
       if (plan.engine === 'sendfile') {
