@@ -1,7 +1,8 @@
 // The splice engine's chains against a fake ring: the test plays the kernel (full, short, -EAGAIN,
 // cancelled and failed splices) and checks what is queued next, how the socket is named, and
 // when slots and pipes are let go. The fake ring is used in both modes.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { load } from '@zcsend/native';
 import { Sender, ZcSendError, type FileRef } from '../src/index.js';
@@ -19,11 +20,14 @@ const { EAGAIN, ECANCELED, EINVAL, EPIPE, EBUSY, EPERM } = os.constants.errno;
 const { IOSQE_FIXED_FILE, IOSQE_IO_LINK, POLLOUT, SPLICE_F_MOVE, SPLICE_F_NONBLOCK } = flags;
 
 const { socket, writeFile } = fileFixtures('zcsend-splice-fake-');
-let file: FileRef;
+// The engine reads through the fd the FileSender opened and checked: here the suite opens it.
+let file: FileRef & { fd: number };
 
 beforeAll(() => {
-  file = writeFile(randomBytes(512 * KiB), 'body');
+  const ref = writeFile(randomBytes(512 * KiB), 'body');
+  file = { ...ref, fd: fs.openSync(ref.path, 'r') };
 });
+afterAll(() => fs.closeSync(file.fd));
 
 /**
  * Pipe syscalls that hand out fake fds (the fake ring never touches them) and record closes.

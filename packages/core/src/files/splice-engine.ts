@@ -3,7 +3,6 @@ import { constants as osConstants } from 'node:os';
 import { load } from '@zcsend/native';
 import type { RawRing, Sender } from '../sender.js';
 import { currentFd, socketEligibility } from '../sockets.js';
-import { closeQuietly, openVersion } from './file-io.js';
 import { PipePool, type Pipe, type PipeSyscalls } from './pipe-pool.js';
 import { SocketSlots } from './socket-slots.js';
 import { socketClosed, untilLibuvIdle } from './socket-ready.js';
@@ -93,9 +92,11 @@ export class SpliceEngine {
   /**
    * Sends [start, end) of the file on the socket. Resolves once every byte was accepted, or
    * with a fallback (nothing or a prefix sent) when splice cannot serve. Rejects with a
-   * ZcSendError when the transfer failed part-way (the body is then incomplete).
+   * ZcSendError when the transfer failed part-way (the body is then incomplete). Reads through
+   * `file.fd`, which the FileSender opened and checked (or the caller gave); it stays open, and
+   * nothing in the kernel names it once this settles.
    */
-  async send(socket: net.Socket, file: FileRef, start: number, end: number): Promise<SpliceOutcome> {
+  async send(socket: net.Socket, file: FileRef & { fd: number }, start: number, end: number): Promise<SpliceOutcome> {
     const fallback = (reason: FileFallbackReason, resumeAt = start): SpliceOutcome => ({ bytes: resumeAt - start, fallback: { reason, resumeAt } });
     if (this.unavailableReason !== null) return fallback('splice-unavailable');
     if (socketEligibility(socket).reason) return fallback('socket-ineligible');
@@ -106,10 +107,7 @@ export class SpliceEngine {
     // Until a transfer ran the pipe is untouched; after one, only its result says it is empty.
     let pipeEmpty = true;
     let slot = -1;
-    const opened = file.fd === undefined;
-    let fileFd = file.fd ?? -1;
     try {
-      if (opened) fileFd = await openVersion(file);
       await untilLibuvIdle(socket);
       // From here to the first submit, synchronous: the fd is checked and put in the slot in one go.
       const fd = currentFd(socket);
@@ -121,7 +119,7 @@ export class SpliceEngine {
         socket,
         slot,
         pipe: lease.pipe,
-        fileFd,
+        fileFd: file.fd,
         path: file.path,
         start,
         end,
@@ -145,7 +143,6 @@ export class SpliceEngine {
       // Every op of the transfer has completed: nothing in the kernel names the slot, pipe or file.
       if (slot >= 0) lease.slots.give(slot);
       this.pool!.release(lease.pipe, pipeEmpty);
-      if (opened && fileFd >= 0) await closeQuietly(fileFd);
       this.active--;
     }
   }
