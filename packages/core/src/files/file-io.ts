@@ -32,7 +32,11 @@ export function fileChanged(path: string): ZcSendError {
   });
 }
 
-/** Opens `file.path` and checks with fstat that it is still `file.stat`'s version (else closes it and throws fileChanged). */
+/**
+ * Opens `file.path` and checks with fstat that it is still `file.stat`'s version (else closes it
+ * and throws fileChanged). Public as `openFileVersion`: a caller that reads the fd it returns
+ * sends exactly the version its headers describe.
+ */
 export async function openVersion(file: FileRef): Promise<number> {
   const fd = await openForRead(file.path);
   let now: fs.Stats;
