@@ -1,17 +1,22 @@
-// The body step for files: headers through node:http, then the bytes through the core FileSender
-// straight to the socket; or, where the kernel may not write to the connection (TLS, HTTP/2), a
-// bounded read stream through res.write.
+// The body step for files: the file opened and checked against the stat the headers come from,
+// headers through node:http, then the bytes through the core FileSender straight to the socket;
+// or, where the kernel may not write to the connection (TLS, HTTP/2), bounded reads through
+// res.write. Every byte is read from that one fd.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
-import type { FileSender, FileSendResult } from '@zcsend/core';
+import { openFileVersion, type FileRef, type FileSender, type FileSendResult } from '@zcsend/core';
 import { whenLibuvIdle, whenResponseSocket } from '../response-socket.js';
 import type { MultipartLayout, ByteRange } from './ranges.js';
 import type { Representation } from './representation.js';
 
 export type BodyOutcome =
   | { ok: true; bytes: number; engine: FileSendResult['engine'] | 'stream' }
-  | { ok: false; bytes: number; error: unknown };
+  /**
+   * `stale`: the file is no longer the version the headers were made from (renamed over,
+   * rewritten, removed) and nothing of the response went out: it may be answered afresh.
+   */
+  | { ok: false; bytes: number; error: unknown; stale: boolean };
 
 /** The pieces of a body: one range of a file, or multipart framing around several. */
 export type BodyPlan = { kind: 'range'; range: ByteRange } | { kind: 'multipart'; layout: MultipartLayout };
@@ -54,8 +59,10 @@ export function writeHead(res: http.ServerResponse, status: number, headers: rea
 }
 
 /**
- * Writes status and headers, then the body described by `plan` from `rep`, then ends the response.
- * Never rejects: a body cut short destroys the connection (its framing is broken) and reports it.
+ * Opens the file and checks it is `rep`'s version, then writes status and headers, the body
+ * described by `plan` (read through that fd, so a deploy renaming a new file over the path
+ * meanwhile cannot put its bytes under these headers) and ends the response. Never rejects: a
+ * body cut short destroys the connection (its framing is broken) and reports it.
  */
 export async function sendFileBody(
   fileSender: FileSender,
@@ -70,16 +77,30 @@ export async function sendFileBody(
   // A pipelined response waits its turn; its headers must not be queued before we know the path.
   const pending = whenResponseSocket(res);
   const socket = pending instanceof Promise ? await pending : pending;
-  if (!socket) return { ok: false, bytes: 0, error: new Error('connection closed before the response started') };
+  if (!socket) return { ok: false, bytes: 0, error: new Error('connection closed before the response started'), stale: false };
 
-  writeHead(res, status, headers, rawHeaders);
-  if (!rawSocketUsable(req, res, socket)) return streamBody(res, rep, plan);
+  let fd: number;
+  try {
+    fd = await openFileVersion({ path: rep.fsPath, stat: rep.stat });
+  } catch (error) {
+    return { ok: false, bytes: 0, error, stale: true };
+  }
+  try {
+    writeHead(res, status, headers, rawHeaders);
+    if (!rawSocketUsable(req, res, socket)) return await streamBody(res, fd, plan);
+    return await socketBody(fileSender, res, socket, { path: rep.fsPath, stat: rep.stat, fd }, plan);
+  } finally {
+    // Every read and send of it has settled: nothing uses the fd any more.
+    fs.close(fd, () => {});
+  }
+}
 
+/** The body on the raw socket by the FileSender, after the headers went out through node:http. */
+async function socketBody(fileSender: FileSender, res: http.ServerResponse, socket: net.Socket, file: FileRef & { fd: number }, plan: BodyPlan): Promise<BodyOutcome> {
   res.flushHeaders();
   let bytes = 0;
   let engine: FileSendResult['engine'] = 'copy';
   try {
-    const file = { path: rep.fsPath, stat: rep.stat };
     if (plan.kind === 'range') {
       const result = await sendRange(fileSender, socket, file, plan.range);
       bytes = result.bytes;
@@ -96,7 +117,7 @@ export async function sendFileBody(
   } catch (error) {
     // Content-Length promised bytes that will not all come: the connection cannot carry another response.
     if (!socket.destroyed) socket.destroy();
-    return { ok: false, bytes, error };
+    return { ok: false, bytes, error, stale: false };
   }
   res.end();
   return { ok: true, bytes, engine };
@@ -106,7 +127,7 @@ export async function sendFileBody(
  * One range of a file on the raw socket, once libuv has written what it holds for it; `head`
  * (the response head, not yet written) goes with the first bytes of the body.
  */
-export async function sendRange(fileSender: FileSender, socket: net.Socket, file: { path: string; stat: fs.Stats }, range: ByteRange, head?: Buffer): Promise<FileSendResult> {
+export async function sendRange(fileSender: FileSender, socket: net.Socket, file: FileRef, range: ByteRange, head?: Buffer): Promise<FileSendResult> {
   // The Sender also waits for libuv; waiting here covers engines that write without it.
   const idle = whenLibuvIdle(socket);
   if (idle) await idle;
@@ -120,21 +141,21 @@ function writeRaw(socket: net.Socket, data: Buffer): Promise<void> {
 }
 
 /** The plain path: file bytes through res.write with backpressure, then res.end(). */
-async function streamBody(res: http.ServerResponse, rep: Representation, plan: BodyPlan): Promise<BodyOutcome> {
+async function streamBody(res: http.ServerResponse, fd: number, plan: BodyPlan): Promise<BodyOutcome> {
   let bytes = 0;
   try {
     if (plan.kind === 'range') {
-      bytes += await streamRange(res, rep.fsPath, plan.range);
+      bytes += await streamRange(res, fd, plan.range);
     } else {
       for (const part of plan.layout.parts) {
         await writeRes(res, part.head);
-        bytes += await streamRange(res, rep.fsPath, part.range);
+        bytes += await streamRange(res, fd, part.range);
       }
       await writeRes(res, plan.layout.tail);
     }
   } catch (error) {
     res.destroy();
-    return { ok: false, bytes, error };
+    return { ok: false, bytes, error, stale: false };
   }
   res.end();
   return { ok: true, bytes, engine: 'stream' };
@@ -157,19 +178,23 @@ function writeRes(res: http.ServerResponse, data: Uint8Array): Promise<void> {
   });
 }
 
-async function streamRange(res: http.ServerResponse, fsPath: string, range: ByteRange): Promise<number> {
-  if (range.end === range.start) return 0;
-  const stream = fs.createReadStream(fsPath, { start: range.start, end: range.end - 1, highWaterMark: STREAM_CHUNK });
-  let bytes = 0;
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      await writeRes(res, chunk);
-    }
-  } finally {
-    stream.destroy();
+/** Positioned reads of one range, each awaited before the next, so none is pending once this settles. */
+async function streamRange(res: http.ServerResponse, fd: number, range: ByteRange): Promise<number> {
+  let position = range.start;
+  while (position < range.end) {
+    // A fresh buffer per chunk: res.write may hold it until the socket takes it.
+    const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, range.end - position));
+    const n = await readAt(fd, chunk, position);
+    // The file shrank since its stat: the promised length cannot be met.
+    if (n === 0) throw new Error('file changed while being sent');
+    await writeRes(res, n === chunk.length ? chunk : chunk.subarray(0, n));
+    position += n;
   }
-  // The file shrank since its stat: the promised length cannot be met.
-  if (bytes !== range.end - range.start) throw new Error('file changed while being sent');
-  return bytes;
+  return range.end - range.start;
+}
+
+function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buffer, 0, buffer.length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
 }

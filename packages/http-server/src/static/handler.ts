@@ -102,6 +102,8 @@ class StaticServer {
   private readonly common: string[];
   private readonly boundary = randomBytes(12).toString('hex');
   private readonly counts = { inline: 0, fileSender: 0, stream: 0, aborted: 0 };
+  /** Requests answered a second time because their file changed before anything was sent. */
+  private readonly answeredAgain = new WeakSet<http.IncomingMessage>();
 
   constructor(readonly options: ResolvedStaticOptions) {
     this.ownsSender = !options.sender && !options.zeroCopy;
@@ -232,7 +234,7 @@ class StaticServer {
     try {
       switch (entry.kind) {
         case 'file':
-          return this.serveFile(req, res, entry);
+          return this.serveFile(req, res, next, entry);
         case 'redirect':
           return this.redirect(req, res, entry, url, q);
         case 'directory':
@@ -246,7 +248,7 @@ class StaticServer {
     }
   }
 
-  private serveFile(req: http.IncomingMessage, res: http.ServerResponse, entry: FileEntry): void {
+  private serveFile(req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction | undefined, entry: FileEntry): void {
     const rep = this.pick(entry, req.headers['accept-encoding']);
     const pre = evaluatePreconditions(req.headers, rep);
     if (pre === 'not-modified') {
@@ -263,7 +265,7 @@ class StaticServer {
       case 'full': {
         if (isHead || rep.size === 0) return this.endWith(res, 200, rep.fullHeaders, undefined);
         if (rep.inline) return this.endWith(res, 200, rep.fullHeaders, rep.inline);
-        return this.body(req, res, rep, 200, rep.fullHeaders, { kind: 'range', range: { start: 0, end: rep.size } });
+        return this.body(req, res, next, rep, 200, rep.fullHeaders, { kind: 'range', range: { start: 0, end: rep.size } });
       }
       case 'single': {
         const { range } = decision;
@@ -275,7 +277,7 @@ class StaticServer {
         ];
         if (isHead) return this.endWith(res, 206, headers, undefined);
         if (rep.inline) return this.endWith(res, 206, headers, rep.inline.subarray(range.start, range.end));
-        return this.body(req, res, rep, 206, headers, { kind: 'range', range });
+        return this.body(req, res, next, rep, 206, headers, { kind: 'range', range });
       }
       case 'multi': {
         const layout = multipartLayout(decision.ranges, rep.size, rep.contentType, this.boundary);
@@ -286,7 +288,7 @@ class StaticServer {
           const pieces = layout.parts.flatMap((p) => [p.head, inline.subarray(p.range.start, p.range.end)]);
           return this.endWith(res, 206, headers, Buffer.concat([...pieces, layout.tail]));
         }
-        return this.body(req, res, rep, 206, headers, { kind: 'multipart', layout });
+        return this.body(req, res, next, rep, 206, headers, { kind: 'multipart', layout });
       }
       case 'unsatisfiable': {
         const status = this.statuses.get(416)!;
@@ -314,10 +316,16 @@ class StaticServer {
     if (body !== undefined) this.counts.inline++;
   }
 
-  private body(req: http.IncomingMessage, res: http.ServerResponse, rep: Representation, status: number, headers: readonly string[], plan: BodyPlan): void {
+  private body(req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction | undefined, rep: Representation, status: number, headers: readonly string[], plan: BodyPlan): void {
     const work = sendFileBody(this.fileSender, req, res, rep, status, headers, plan, this.options.rawHeaders).then((outcome) => {
-      if (!outcome.ok) this.bodyFailed(rep, outcome.error);
-      return outcome;
+      if (outcome.ok || !outcome.stale) return outcome;
+      // The file changed (or went) since its lookup, and nothing of this response went out:
+      // answer it afresh, once (the new version, or a 404). A file changing under every lookup gets a 500.
+      this.resolver.expire(rep);
+      if (this.answeredAgain.has(req)) throw outcome.error;
+      this.answeredAgain.add(req);
+      this.handle(req, res, next);
+      return undefined;
     });
     this.track(req, res, work);
   }
