@@ -3,8 +3,11 @@
 // statCacheMs 0), byte for byte, never a mix of versions, never a file outside the root, and the
 // memory of the replaced version must be given back.
 import * as fs from 'node:fs';
+import fsModule from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { etagOf } from '../src/static/representation.js';
 import { KiB, MODE, OUTSIDE_SECRET, makeTree, randomBytes, rawGet, serverQuiet, sha256, startServer, waitFor, type RawResponse, type Running, type Tree } from './helpers.js';
 
 let tree: Tree;
@@ -112,6 +115,45 @@ describe(`path cache and in-memory small files (${MODE})`, () => {
       expect(c.status).toBe(200);
       expect(sha256(c.body)).toBe(sha256(second));
     } finally {
+      await s.close();
+    }
+  });
+
+  it('a small file renamed over between its stat and its read (same size) is never held or sent under the old stat', async () => {
+    const name = 'inline-race.bin';
+    const full = path.join(tree.root, name);
+    const first = randomBytes(8 * KiB);
+    renameOver(name, first, new Date(Date.now() - 120_000));
+    const second = randomBytes(first.length);
+    // The deploy lands right after the server's stat of the path returned (the old version's).
+    const realStat = fsModule.stat;
+    let raced = false;
+    fsModule.stat = ((p: fs.PathLike, ...rest: unknown[]) => {
+      const cb = rest[rest.length - 1] as (err: NodeJS.ErrnoException | null, st: fs.Stats) => void;
+      realStat(p, (err, st) => {
+        if (!raced && String(p) === full) {
+          raced = true;
+          renameOver(name, second, new Date(Date.now() - 60_000));
+        }
+        cb(err, st);
+      });
+    }) as typeof fs.stat;
+    syncBuiltinESMExports();
+    const s = await startServer({ root: tree.root, statCacheMs: 60_000 });
+    try {
+      const res = await rawGet(s.port, `/${name}`);
+      expect(raced).toBe(true);
+      expect(res.status).toBe(200);
+      expect(sha256(res.body)).toBe(sha256(second));
+      // Validators of the version sent: the new file's.
+      const now = fs.statSync(full);
+      expect(res.headers['etag']).toBe(etagOf(now));
+      expect(res.headers['last-modified']).toBe(now.mtime.toUTCString());
+      const again = await rawGet(s.port, `/${name}`);
+      expect({ etag: again.headers['etag'], body: sha256(again.body) }).toEqual({ etag: etagOf(now), body: sha256(second) });
+    } finally {
+      fsModule.stat = realStat;
+      syncBuiltinESMExports();
       await s.close();
     }
   });

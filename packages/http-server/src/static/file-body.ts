@@ -91,7 +91,7 @@ export async function sendFileBody(
     return await socketBody(fileSender, res, socket, { path: rep.fsPath, stat: rep.stat, fd }, plan);
   } finally {
     // Every read and send of it has settled: nothing uses the fd any more.
-    fs.close(fd, () => {});
+    await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
   }
 }
 

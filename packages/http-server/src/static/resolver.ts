@@ -1,6 +1,7 @@
 // Maps a request path to what to serve, touching the filesystem at most once per path per
 // statCacheMs: requests for a hot path cost one Map lookup. Symlink and dotfile rules applied here.
 import * as fs from 'node:fs';
+import { openFileVersion } from '@zcsend/core';
 import { encodePath, hasDotSegment, parseRequestPath } from './request-path.js';
 import { contentTypeFor, makeRepresentation, sameVersion, type HeaderPolicy, type Representation } from './representation.js';
 import type { Encoding, ResolvedStaticOptions } from './options.js';
@@ -71,6 +72,10 @@ const MAX_CACHED_KEY = 1024;
 
 function realpath(p: string): Promise<string> {
   return new Promise((resolve, reject) => fs.realpath.native(p, (err, real) => (err ? reject(err) : resolve(real))));
+}
+
+function readWhole(fd: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => fs.readFile(fd, (err, data) => (err ? reject(err) : resolve(data))));
 }
 
 function stat(p: string): Promise<fs.Stats> {
@@ -331,12 +336,18 @@ export class Resolver {
     if (st.size === 0 || st.size > this.options.inlineMaxBytes) return null;
     if (this.inlineBytes + st.size > this.options.inlineCacheBytes) return null;
     this.inlineBytes += st.size;
+    let fd = -1;
     try {
-      const data = await fs.promises.readFile(real);
-      // Changed between stat and read: serve it from disk this time rather than mix versions.
+      // Read through an fd checked to be `st`'s version: a file renamed over the path between the
+      // stat and the read (even one of the same size) cannot be held under this stat's ETag.
+      fd = await openFileVersion({ path: real, stat: st });
+      const data = await readWhole(fd);
       if (data.length === st.size) return data;
     } catch {
-      // unreadable now: the body engine will report it
+      // Changed, gone or unreadable now: not held; the body step finds out and answers accordingly.
+    } finally {
+      // Closed before the entry is used: no descriptor of this read outlives the lookup.
+      if (fd >= 0) await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
     }
     this.inlineBytes -= st.size;
     return null;
