@@ -413,6 +413,37 @@ describe.runIf(MODE === 'copy' || URING)(`FileSender on real sockets (${MODE})`,
     }
   });
 
+  it('openVersion: an fd of the stat-ed version, at once for a version just sent whole; a changed or missing file rejects typed', async () => {
+    const f = newFileSender({ engine: 'copy' });
+    const data = randomBytes(300 * KiB);
+    const ref = writeFile(data, 'open-version');
+    const readAll = (fd: number) => {
+      const buf = Buffer.alloc(data.length + 1);
+      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
+    };
+    // Not sent yet: opened on the threadpool.
+    const coldFd = await f.openVersion(ref);
+    expect(sha256(readAll(coldFd))).toBe(sha256(data));
+    fs.closeSync(coldFd);
+    // Sent whole (at least spliceMinBytes): hot, so the open and fstat are done in the call itself.
+    await fetchRanges(f, ref, data, [[0, data.length]]);
+    const before = openFds();
+    const hot = f.openVersion(ref);
+    expect(openFds()).toBe(before + 1);
+    const hotFd = await hot;
+    expect(sha256(readAll(hotFd))).toBe(sha256(data));
+    // A deploy renames a new file over the path: the held fd still reads the stat-ed version.
+    fs.writeFileSync(`${ref.path}.next`, randomBytes(data.length));
+    fs.renameSync(`${ref.path}.next`, ref.path);
+    expect(sha256(readAll(hotFd))).toBe(sha256(data));
+    fs.closeSync(hotFd);
+    for (const stale of [ref, { ...ref, stat: { ...ref.stat, ino: ref.stat.ino + 1 } as fs.Stats }]) {
+      await expect(f.openVersion(stale)).rejects.toMatchObject({ code: 'ZCSEND_ERR_FILE_CHANGED', syscall: 'fstat' });
+    }
+    await expect(f.openVersion({ path: path.join(dir(), 'missing'), stat: ref.stat })).rejects.toMatchObject({ code: 'ZCSEND_ERR_SEND_FAILED', syscall: 'open' });
+    expect(openFds()).toBe(before);
+  });
+
   it('rejects bad input and unreadable files with typed errors, leaking no fd', async () => {
     const f = newFileSender({ engine: 'copy' });
     const engines = [f, newFileSender({ engine: 'zc-cache' })];

@@ -5,7 +5,7 @@ import { BufferPool } from './buffer-pool.js';
 import { ByteBudget } from './byte-budget.js';
 import { sendByCopy, type CopyEngineContext } from './copy-engine.js';
 import { FileCache, type CacheEntry } from './file-cache.js';
-import { closeQuietly, openVersion } from './file-io.js';
+import { closeQuietly, openVersion, openVersionSync } from './file-io.js';
 import type { SentNow } from './head-and-file.js';
 import { HotFiles } from './hot-files.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
@@ -173,6 +173,22 @@ export class FileSender {
       this.splice.close();
     });
     return this.closePromise;
+  }
+
+  /**
+   * Opens `file.path` and checks it is still `file.stat`'s version (else rejects with
+   * ZCSEND_ERR_FILE_CHANGED); resolves with an fd for `sendFile` (and the caller's own reads),
+   * which the caller closes once those settled. A version this FileSender just sent whole is
+   * opened synchronously: its dentry and inode are cached, and each threadpool round trip costs
+   * more than the open and fstat themselves.
+   */
+  openVersion(file: FileRef): Promise<number> {
+    if (!this.hot.isHot(file)) return openVersion(file);
+    try {
+      return Promise.resolve(openVersionSync(file));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
