@@ -4,7 +4,7 @@
 // ends with res 0 at the peer's FIN or -ECANCELED when cancelled.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { delay, F_MORE, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair, type Cqe, type TcpPair } from './helpers.js';
+import { closeTestResources, delay, F_MORE, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair, type Cqe, type TcpPair } from './helpers.js';
 
 const ECANCELED = 125;
 const ENOBUFS = 105;
@@ -13,10 +13,7 @@ describe.skipIf(skipUring)('provided-buffer rings and recvMultishot', () => {
   let harness: Harness | null = null;
   let pair: TcpPair | null = null;
   afterEach(async () => {
-    harness?.close();
-    harness = null;
-    await pair?.close();
-    pair = null;
+    ({ harness, pair } = await closeTestResources(harness, pair));
   });
 
   function bufferId(cqe: Cqe): number {

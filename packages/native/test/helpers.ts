@@ -135,6 +135,16 @@ export async function tcpPair(): Promise<TcpPair> {
   };
 }
 
+/**
+ * What a test left open, closed for the next one: the harness first (its ring may still name the
+ * sockets), then the pair. Returns the cleared slots: `({ harness, pair } = await closeTestResources(harness, pair))`.
+ */
+export async function closeTestResources(harness: Harness | null, pair: TcpPair | null): Promise<{ harness: null; pair: null }> {
+  harness?.close();
+  await pair?.close();
+  return { harness: null, pair: null };
+}
+
 /** Read exactly `expected` bytes (or fail after a timeout). */
 export function collect(socket: net.Socket, expected: number, timeoutMs = 20_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { delay, fdOf, Harness, native, pattern, sha256, collect, skipUring, tcpPair, type TcpPair } from './helpers.js';
+import { closeTestResources, collect, delay, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair, type TcpPair } from './helpers.js';
 
 const POLLOUT = 0x4;
 
@@ -13,10 +13,7 @@ describe.skipIf(skipUring)('pollAdd', () => {
   let nextUd = 5000;
 
   afterEach(async () => {
-    harness?.close();
-    harness = null;
-    await pair?.close();
-    pair = null;
+    ({ harness, pair } = await closeTestResources(harness, pair));
     for (const fd of pipe) if (fd >= 0) native().closeFd(fd);
     pipe = [-1, -1];
   });

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import {
-  collect, delay, F_MORE, F_NOTIF, fdOf, Harness, native, openFdCount, pattern, sha256, skipUring, tcpPair,
+  closeTestResources, collect, delay, F_MORE, F_NOTIF, fdOf, Harness, native, openFdCount, pattern, sha256, skipUring, tcpPair,
   type TcpPair,
 } from './helpers.js';
 
@@ -21,10 +21,7 @@ describe.skipIf(skipUring)('Ring', () => {
   let harness: Harness | null = null;
   let pair: TcpPair | null = null;
   afterEach(async () => {
-    harness?.close();
-    harness = null;
-    await pair?.close();
-    pair = null;
+    ({ harness, pair } = await closeTestResources(harness, pair));
   });
 
   it('prefers SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG and sizes the CQ at 4x', () => {

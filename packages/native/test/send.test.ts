@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import {
-  collect, delay, dgramFd, F_MORE, F_NOTIF, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair,
+  closeTestResources, collect, delay, dgramFd, F_MORE, F_NOTIF, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair,
   type TcpPair, ZC_COPIED,
 } from './helpers.js';
 
@@ -11,10 +11,7 @@ describe.skipIf(skipUring)('sends on loopback sockets', () => {
   let harness: Harness | null = null;
   let pair: TcpPair | null = null;
   afterEach(async () => {
-    harness?.close();
-    harness = null;
-    await pair?.close();
-    pair = null;
+    ({ harness, pair } = await closeTestResources(harness, pair));
   });
 
   it('sendZc of 8 MiB with MSG_WAITALL: one result CQE, then exactly one copied notification', async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import {
-  binding, collect, delay, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair, type TcpPair,
+  binding, closeTestResources, collect, delay, fdOf, Harness, native, pattern, sha256, skipUring, tcpPair, type TcpPair,
 } from './helpers.js';
 
 describe.skipIf(!binding)('fd helpers', () => {
@@ -46,10 +46,7 @@ describe.skipIf(skipUring)('splice file -> pipe -> socket', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   afterEach(async () => {
-    harness?.close();
-    harness = null;
-    await pair?.close();
-    pair = null;
+    ({ harness, pair } = await closeTestResources(harness, pair));
     if (fileFd >= 0) fs.closeSync(fileFd);
     fileFd = -1;
     for (const fd of pipe) if (fd >= 0) native().closeFd(fd);

@@ -5,7 +5,7 @@
 // fd wakes in tens of microseconds. The default ring must be of the second kind.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { delay, fdOf, Harness, skipUring, tcpPair, type TcpPair } from './helpers.js';
+import { closeTestResources, delay, fdOf, Harness, skipUring, tcpPair, type TcpPair } from './helpers.js';
 
 const POLLIN = 0x1;
 
@@ -13,10 +13,7 @@ describe.skipIf(skipUring)('wake-up latency of readiness-driven completions', ()
   let harness: Harness | null = null;
   let pair: TcpPair | null = null;
   afterEach(async () => {
-    harness?.close();
-    harness = null;
-    await pair?.close();
-    pair = null;
+    ({ harness, pair } = await closeTestResources(harness, pair));
   });
 
   it('a POLL_ADD on a socket that becomes readable reaches JS within a few ms (default ring)', async () => {
