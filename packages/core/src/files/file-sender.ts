@@ -5,7 +5,7 @@ import { BufferPool } from './buffer-pool.js';
 import { ByteBudget } from './byte-budget.js';
 import { sendByCopy, type CopyEngineContext } from './copy-engine.js';
 import { FileCache, type CacheEntry } from './file-cache.js';
-import { closeQuietly, openVersion, openVersionSync } from './file-io.js';
+import { closeNow, openVersion, openVersionSync } from './file-io.js';
 import type { SentNow } from './head-and-file.js';
 import { HotFiles } from './hot-files.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
@@ -306,7 +306,7 @@ export class FileSender {
       throw err;
     } finally {
       // The engines have settled: no read or splice of theirs uses the fd any more.
-      if (ownFd >= 0) await closeQuietly(ownFd);
+      if (ownFd >= 0) closeNow(ownFd);
     }
     // Node calls a write's callback without an error when the socket was destroyed under it
     // (stream_base_commons onWriteComplete), so a libuv-path send can look complete when it was not.

@@ -1,9 +1,8 @@
 import type * as net from 'node:net';
-import * as fs from 'node:fs';
 import { load } from '@zcsend/native';
 import type { Sender } from '../sender.js';
 import { refreshIdleTimer, socketEligibility } from '../sockets.js';
-import { openVersionSync } from './file-io.js';
+import { closeNow, openVersionSync } from './file-io.js';
 import { sendHeadAndFileNow, type HeadAndFileSyscalls, type SentNow } from './head-and-file.js';
 import { SendfileTransfer, type SendfileCounters, type SendfileSyscall } from './sendfile-transfer.js';
 import { SocketSlots } from './socket-slots.js';
@@ -159,7 +158,7 @@ export class SendfileEngine {
       }
     } finally {
       // The transfer settled: no wait of it is left in the kernel, its slot is empty again.
-      if (opened && fileFd >= 0) closeQuietly(fileFd);
+      if (opened && fileFd >= 0) closeNow(fileFd);
       this.active--;
     }
   }
@@ -191,14 +190,6 @@ export class SendfileEngine {
 
   stats(): SendfileStats {
     return { activeSends: this.active, ...this.counters, immediateSends: this.immediateSends, immediateBytes: this.immediateBytes };
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // Linux releases the descriptor even when close reports an error.
   }
 }
 
