@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import type * as net from 'node:net';
 import type { FileRef, FileSender, FileSendResult } from '@zcsend/core';
 import { whenLibuvIdle, whenResponseSocket } from '../response-socket.js';
+import { closeFile } from './close-file.js';
 import type { MultipartLayout, ByteRange } from './ranges.js';
 import type { Representation } from './representation.js';
 
@@ -90,13 +91,8 @@ export async function sendFileBody(
     if (!rawSocketUsable(req, res, socket)) return await streamBody(res, fd, plan);
     return await socketBody(fileSender, res, socket, { path: rep.fsPath, stat: rep.stat, fd }, plan);
   } finally {
-    // Every read and send of it has settled: nothing uses the fd any more. Synchronous: closing a
-    // file opened for reading does no I/O, and a threadpool round trip per response costs more.
-    try {
-      fs.closeSync(fd);
-    } catch {
-      // close(2) may report EIO or EINTR; the descriptor is released either way.
-    }
+    // Every read and send of it has settled: nothing uses the fd any more.
+    closeFile(fd);
   }
 }
 
