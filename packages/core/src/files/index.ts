@@ -1,5 +1,5 @@
 export { FileSender } from './file-sender.js';
-export { openVersion as openFileVersion } from './file-io.js';
+export { closeNow as closeFileNow, openVersion as openFileVersion } from './file-io.js';
 export type { SentNow } from './head-and-file.js';
 export {
   DEFAULT_CACHE_BYTES,

@@ -5,9 +5,8 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
-import type { FileRef, FileSender, FileSendResult } from '@zcsend/core';
+import { closeFileNow, type FileRef, type FileSender, type FileSendResult } from '@zcsend/core';
 import { whenLibuvIdle, whenResponseSocket } from '../response-socket.js';
-import { closeFile } from './close-file.js';
 import type { MultipartLayout, ByteRange } from './ranges.js';
 import type { Representation } from './representation.js';
 
@@ -92,7 +91,7 @@ export async function sendFileBody(
     return await socketBody(fileSender, res, socket, { path: rep.fsPath, stat: rep.stat, fd }, plan);
   } finally {
     // Every read and send of it has settled: nothing uses the fd any more.
-    closeFile(fd);
+    closeFileNow(fd);
   }
 }
 

@@ -1,8 +1,7 @@
 // Maps a request path to what to serve, touching the filesystem at most once per path per
 // statCacheMs: requests for a hot path cost one Map lookup. Symlink and dotfile rules applied here.
 import * as fs from 'node:fs';
-import { openFileVersion } from '@zcsend/core';
-import { closeFile } from './close-file.js';
+import { closeFileNow, openFileVersion } from '@zcsend/core';
 import { encodePath, hasDotSegment, parseRequestPath } from './request-path.js';
 import { contentTypeFor, makeRepresentation, sameVersion, type HeaderPolicy, type Representation } from './representation.js';
 import type { Encoding, ResolvedStaticOptions } from './options.js';
@@ -348,7 +347,7 @@ export class Resolver {
       // Changed, gone or unreadable now: not held; the body step finds out and answers accordingly.
     } finally {
       // Closed before the entry is used: no descriptor of this read outlives the lookup.
-      if (fd >= 0) closeFile(fd);
+      if (fd >= 0) closeFileNow(fd);
     }
     this.inlineBytes -= st.size;
     return null;
