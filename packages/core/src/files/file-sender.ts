@@ -252,7 +252,7 @@ export class FileSender {
     let checked: (FileRef & { fd: number }) | null = file.fd === undefined ? null : { ...file, fd: file.fd };
     const checkedFile = async (): Promise<FileRef & { fd: number }> => {
       if (!checked) {
-        ownFd = await openVersion(file);
+        ownFd = await this.openVersion(file);
         checked = { ...file, fd: ownFd };
       }
       return checked;
