@@ -160,6 +160,27 @@ describe(`connections (${MODE})`, () => {
     expect(sha256(Buffer.from(await res.body.arrayBuffer()))).toBe(sha256(tree.files['medium.bin']!));
   });
 
+  it('answers a request whose Transfer-Encoding does not end in chunked with 400 and closes, cached or not (RFC 9112 6.1)', async () => {
+    const codings = ['xchunked', 'gzip', 'identity', 'chunked, gzip', 'chunked;x=1', ' , '];
+    for (const cached of [false, true]) {
+      for (const coding of codings) {
+        // A file looked up moments ago is answered synchronously: node:http's parser would
+        // reject the request only after that 200 went out.
+        if (cached) await (await request(server.url + 'small.txt')).body.text();
+        const text = `GET /small.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ${coding}\r\n\r\n`;
+        const { responses, closed } = await rawExchange(server.port, text, 2);
+        const label = `${coding}${cached ? ' (just looked up)' : ''}`;
+        expect(responses.map((r) => r.status), label).toEqual([400]);
+        expect(closed, label).toBe(true);
+      }
+    }
+    // A request that does end in chunked is an ordinary GET with a body.
+    const chunked = 'GET /small.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n0\r\n\r\n';
+    const { responses } = await rawExchange(server.port, chunked, 1);
+    expect(responses[0]!.status).toBe(200);
+    expect(responses[0]!.body.toString()).toBe(tree.files['small.txt']!.toString());
+  });
+
   it('closes gracefully: in-flight responses finish, new connections are refused', async () => {
     const s = await startServer({ root: tree.root });
     const sockets: net.Socket[] = [];

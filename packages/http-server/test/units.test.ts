@@ -1,8 +1,9 @@
-// Pure pieces checked directly: request-path parsing, Accept-Encoding, sizes, CLI parsing.
+// Pure pieces checked directly: request-path parsing, Accept-Encoding, request framing, sizes, CLI parsing.
 import { describe, expect, it } from 'vitest';
 import { parseRequestPath, encodePath } from '../src/static/request-path.js';
 import { chooseEncoding } from '../src/static/accept-encoding.js';
 import { matchesStrong, matchesWeak } from '../src/static/conditional.js';
+import { unknownBodyLength } from '../src/static/request-framing.js';
 import { parseSize } from '../src/size.js';
 import { parseCli, UsageError } from '../src/cli/args.js';
 import { MAX_HEAD_BYTES, readRequestHead, type RequestHead } from '../src/fast/request-head.js';
@@ -48,6 +49,19 @@ describe('entity tag comparison', () => {
     expect(matchesWeak('W/"b"', '"b"')).toBe(true);
     expect(matchesWeak('"c"', '"b"')).toBe(false);
     expect(matchesStrong('*', '"b"')).toBe(true);
+  });
+});
+
+describe('unknownBodyLength (RFC 9112 6.1, by node:http parser\'s rule)', () => {
+  it('accepts no Transfer-Encoding and any that ends in chunked', () => {
+    for (const te of [undefined, 'chunked', 'CHUNKED', 'gzip, chunked', 'gzip,chunked', ' chunked ', ['gzip', 'chunked']]) {
+      expect(unknownBodyLength(te), String(te)).toBe(false);
+    }
+  });
+  it('refuses a last coding that is not exactly chunked', () => {
+    for (const te of ['', 'xchunked', 'identity', 'gzip', 'chunked, gzip', 'chunked;x=1', 'chunked, ', ' , ', ['chunked', 'gzip']]) {
+      expect(unknownBodyLength(te), JSON.stringify(te)).toBe(true);
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import { sendFileBody, writeHead, type BodyOutcome, type BodyPlan } from './file
 import { renderListing } from './listing.js';
 import { resolveStaticOptions, type ResolvedStaticOptions, type StaticOptions } from './options.js';
 import { contentRange, decideRange, multipartLayout } from './ranges.js';
+import { unknownBodyLength } from './request-framing.js';
 import type { Representation } from './representation.js';
 import { Resolver, type DirectoryEntry, type Entry, type FileEntry, type RedirectEntry } from './resolver.js';
 import { statusResponses, type ErrorStatus, type StatusResponse } from './responses.js';
@@ -127,6 +128,7 @@ class StaticServer {
   }
 
   handle(req: http.IncomingMessage, res: http.ServerResponse, next: NextFunction | undefined): void {
+    if (unknownBodyLength(req.headers['transfer-encoding'])) return this.rejectFraming(req, res);
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {
       if (method === 'OPTIONS' && this.options.cors) return this.preflight(req, res);
@@ -372,6 +374,12 @@ class StaticServer {
       'Access-Control-Max-Age', '86400',
     ]);
     res.end();
+  }
+
+  /** 400 and close: what follows the head on this connection cannot be told apart from the body. */
+  private rejectFraming(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.shouldKeepAlive = false;
+    this.sendStatus(req, res, 400);
   }
 
   sendStatus(req: http.IncomingMessage, res: http.ServerResponse, status: ErrorStatus): void {
