@@ -31,7 +31,7 @@ export type BypassReason =
   | 'closing'
   /** The file stream was already read from, has an encoding, or no usable path/range. */
   | 'stream-state'
-  /** The file on disk no longer matches the headers (size or Last-Modified). */
+  /** The path names another file than the stream's (inode), or it no longer matches the headers (size or Last-Modified). */
   | 'file-changed';
 
 /**

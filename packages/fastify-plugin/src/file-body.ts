@@ -162,9 +162,9 @@ async function serveFrom(ctx: PluginContext, reply: FastifyReply, stream: fs.Rea
   const last = range.end === undefined || range.end === Infinity ? stat.size - 1 : Math.min(range.end, stat.size - 1);
   const length = Math.max(0, last - start + 1);
   if (!stat.isFile()) throw new Fallback('stream-state');
-  // The path may name another file than the stream's by now: the headers' length and
-  // Last-Modified must describe the bytes about to be sent.
-  if (length !== declaredLength(reply) || !sameLastModified(reply, stat)) throw new Fallback('file-changed');
+  // The path may name another file than the stream's by now: the bytes about to be sent must be
+  // the stream's file (its inode), and the headers' length and Last-Modified must describe them.
+  if (!sameFileAsStream(stream, stat) || length !== declaredLength(reply) || !sameLastModified(reply, stat)) throw new Fallback('file-changed');
   // A pipelined response waits for the ones before it (Node would buffer it meanwhile).
   const connection = replyConnection(reply);
   if (typeof connection === 'string') throw new Fallback(connection);
@@ -200,6 +200,22 @@ function opened(stream: fs.ReadStream): Promise<boolean> {
     stream.once('close', onClose);
     stream.once('error', onError);
   });
+}
+
+/**
+ * Our fd names the same file as the stream's own fd. Size and Last-Modified alone let through a
+ * same-sized file renamed over the path within the same second, or with its mtime kept (rsync -a).
+ */
+function sameFileAsStream(stream: fs.ReadStream, stat: fs.Stats): boolean {
+  // An opened ReadStream keeps its descriptor in `fd` (a number; a FileHandle when given one).
+  const fd = (stream as unknown as { fd?: unknown }).fd;
+  if (typeof fd !== 'number') return false;
+  try {
+    const streams = fs.fstatSync(fd);
+    return streams.ino === stat.ino && streams.dev === stat.dev;
+  } catch {
+    return false;
+  }
 }
 
 /** @fastify/static's Last-Modified comes from its own stat: a different one means a different file. */

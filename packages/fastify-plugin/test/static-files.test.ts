@@ -156,8 +156,12 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
     }
   });
 
-  it('a path replaced after the stream opened it: the stream\'s file goes out, never the new one under old headers', async () => {
-    const name = 'swapped.bin';
+  it.each([
+    ['another mtime', false],
+    // Same size and same Last-Modified (rsync -a keeps mtimes): only the inode tells them apart.
+    ['the same mtime', true],
+  ])('a path replaced after the stream opened it (%s): the stream\'s file goes out, never the new one under old headers', async (_label, sameMtime) => {
+    const name = sameMtime ? 'swapped-same-mtime.bin' : 'swapped.bin';
     const old = randomBytes(200 * KiB);
     const replacement = randomBytes(200 * KiB);
     const target = path.join(root, name);
@@ -173,6 +177,7 @@ describe.runIf(RUNNABLE)(`@fastify/static files (${MODE})`, () => {
         if (payload.pending) await once(payload, 'ready');
         const staged = path.join(root, '.staged.bin');
         fs.writeFileSync(staged, replacement);
+        if (sameMtime) fs.utimesSync(staged, stamp, stamp);
         fs.renameSync(staged, target);
         return payload;
       });
