@@ -155,6 +155,12 @@ export interface NativeBinding {
    * Synchronous: call it only with an fd the caller owns right now.
    */
   sendMore(fd: number, data: ArrayBufferView, offset: number, length: number): number;
+  /**
+   * cachestat(2): how many pages of [offset, offset + length) are not in the page cache (0: a
+   * sendfile of that range reads nothing from the disk), or -errno: -ENOSYS before Linux 6.5,
+   * -EPERM when this process neither owns the file nor may write it. length >= 1. Synchronous.
+   */
+  uncachedPages(fd: number, offset: number, length: number): number;
 }
 
 export type LoadResult = { binding: NativeBinding; reason: null } | { binding: null; reason: string };

@@ -29,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpBytesAcked", Napi::Function::New(env, TcpBytesAcked, "tcpBytesAcked"));
   exports.Set("sendfile", Napi::Function::New(env, SendFile, "sendfile"));
   exports.Set("sendMore", Napi::Function::New(env, SendMore, "sendMore"));
+  exports.Set("uncachedPages", Napi::Function::New(env, UncachedPages, "uncachedPages"));
   return exports;
 }
 

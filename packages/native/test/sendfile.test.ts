@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,5 +111,33 @@ describe.skipIf(!binding)('sendfile', () => {
     expect(() => b.sendMore(out, chunk, 0, chunk.length + 1)).toThrow(RangeError);
     expect(() => b.sendMore(out, chunk, -1, 1)).toThrow(RangeError);
     expect(() => b.sendMore(out, 'text' as unknown as Uint8Array, 0, 1)).toThrow(TypeError);
+  });
+
+  it('uncachedPages: 0 for pages in the page cache, the missing count once they are dropped; -errno and range errors', () => {
+    const b = native();
+    const { EBADF, ENOSYS } = b.constants.errno;
+    const [major = 0, minor = 0] = os.release().split('.').map(Number);
+    fileFd = fs.openSync(file, 'r');
+    if (major < 6 || (major === 6 && minor < 5)) {
+      expect(b.uncachedPages(fileFd, 0, content.length)).toBe(-ENOSYS);
+      return;
+    }
+    const page = 4096;
+    const pages = Math.ceil(content.length / page);
+    fs.readFileSync(file);
+    expect(b.uncachedPages(fileFd, 0, content.length)).toBe(0);
+    // Written back, then dropped from the cache (GNU dd's nocache is posix_fadvise DONTNEED).
+    fs.fsyncSync(fileFd);
+    execFileSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+    expect(b.uncachedPages(fileFd, 0, content.length)).toBe(pages);
+    // Whole pages count: one byte each side of a boundary touches two pages.
+    expect(b.uncachedPages(fileFd, page - 1, 2)).toBe(2);
+    const buf = Buffer.alloc(page);
+    fs.readSync(fileFd, buf, 0, page, 5 * page);
+    expect(b.uncachedPages(fileFd, 5 * page, page)).toBe(0);
+    expect(b.uncachedPages(fileFd, 0, content.length)).toBeLessThan(pages);
+    expect(b.uncachedPages(1_000_000, 0, 1)).toBe(-EBADF);
+    expect(() => b.uncachedPages(fileFd, 0, 0)).toThrow(RangeError);
+    expect(() => b.uncachedPages(fileFd, -1, 1)).toThrow(RangeError);
   });
 });
