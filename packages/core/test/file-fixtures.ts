@@ -1,7 +1,8 @@
 // Shared by the file-engine suites: a temp dir of test files, connections and senders closed
-// after each test, a range fetch checked end to end by sha256, sparse files past 4 GiB, and the
-// fd-number reuse probes of the wrong-client tests.
+// after each test, a range fetch checked end to end by sha256, sparse files past 4 GiB, files
+// dropped from the page cache, and the fd-number reuse probes of the wrong-client tests.
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -15,6 +16,20 @@ const MiB = 1 << 20;
 const GiB = 1 << 30;
 /** What a send rejects with when the connection goes away under it. */
 const CLOSED_CODES = /^ZCSEND_ERR_(SOCKET_CLOSED|CANCELLED|SEND_FAILED)$/;
+
+/**
+ * Writes the file's pages back and drops them from the page cache (GNU dd's `nocache` is
+ * posix_fadvise DONTNEED), so `auto` finds it cold: the next read goes to the disk.
+ */
+export function dropFromPageCache(file: FileRef): void {
+  const fd = fs.openSync(file.path, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  execFileSync('dd', [`if=${file.path}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
 
 /** Registers the suite's hooks; call once at the top of a test file. */
 export function fileFixtures(prefix: string) {

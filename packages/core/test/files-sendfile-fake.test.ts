@@ -9,6 +9,7 @@ import { FakeRing, type FakeRingOptions, type FakeSqe } from '../src/testing.js'
 import { SendfileEngine, type SendfileOutcome } from '../src/files/sendfile-engine.js';
 import { DEFAULT_SOCKET_SLOTS, SocketSlots } from '../src/files/socket-slots.js';
 import { HotFiles } from '../src/files/hot-files.js';
+import { PageResidency } from '../src/files/page-residency.js';
 import * as flags from '../src/files/ring-flags.js';
 import { randomBytes, waitFor } from './helpers.js';
 import { fdOf, fileFixtures } from './file-fixtures.js';
@@ -324,6 +325,32 @@ describe('HotFiles (which versions auto may send by sendfile)', () => {
     for (const p of ['/d', '/e', '/f']) hot.sentWhole(ref(p, 1));
     expect(hot.size).toBe(3);
     expect(hot.isHot(ref('/a', 600))).toBe(false);
+  });
+});
+
+describe('PageResidency (cachestat: whether a range would make sendfile wait for the disk)', () => {
+  const { ENOSYS, EPERM } = os.constants.errno;
+
+  it('is a yes or no from the kernel, unknown when it refuses, and stops asking a kernel without cachestat', () => {
+    const asked: Array<[number, number, number]> = [];
+    let answer = 0;
+    const residency = new PageResidency((fd, offset, length) => {
+      asked.push([fd, offset, length]);
+      return answer;
+    });
+    expect(residency.resident(9, 100, 200)).toBe(true);
+    expect(asked).toEqual([[9, 100, 100]]);
+    answer = 3;
+    expect(residency.resident(9, 0, 1 << 20)).toBe(false);
+    expect(residency.resident(9, 5, 5)).toBeNull(); // an empty range: nothing to ask
+    answer = -EPERM; // a file this process neither owns nor may write: unknown, and asked again next time
+    expect(residency.resident(9, 0, 10)).toBeNull();
+    answer = -ENOSYS;
+    expect(residency.resident(9, 0, 10)).toBeNull();
+    answer = 0;
+    expect(residency.resident(9, 0, 10)).toBeNull();
+    expect(asked).toHaveLength(4); // not the empty range, not after ENOSYS
+    expect(new PageResidency(null).resident(9, 0, 10)).toBeNull();
   });
 });
 

@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { once } from 'node:events';
 import { FileSender, Sender, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
 import { MODE, URING, randomBytes, receive, sha256, waitFor } from './helpers.js';
-import { connectionsUntilFd, expectOwnBytesOnly, expectPrefixThenEnd, fdOf, fileFixtures, listener, openFds, sparseAcross4GiB } from './file-fixtures.js';
+import { connectionsUntilFd, dropFromPageCache, expectOwnBytesOnly, expectPrefixThenEnd, fdOf, fileFixtures, listener, openFds, sparseAcross4GiB } from './file-fixtures.js';
 
 const KiB = 1 << 10;
 const MiB = 1 << 20;
@@ -277,39 +277,51 @@ describe.runIf(MODE === 'copy' || URING)(`sendfile engine on real sockets (${MOD
 });
 
 describe.runIf(MODE === 'copy' || URING)(`auto: sendfile for files just sent whole (${MODE})`, () => {
-  it('splice (or cache rules) first, sendfile once the version was sent whole, splice again after a change', async () => {
+  it('splice for a cold file, sendfile once the version was sent whole or its range is cached, splice again for a cold new version', async () => {
     const f = own(new FileSender({ sender: own(new Sender()), engine: 'auto' }));
     const big = randomBytes(300 * KiB);
     const bigRef = writeFile(big, 'auto-big');
     const small = randomBytes(64 * KiB);
     const smallRef = writeFile(small, 'auto-small');
+    const other = randomBytes(400 * KiB);
+    const otherRef = writeFile(other, 'auto-other');
+    dropFromPageCache(bigRef);
     const results = [
-      ...(await fetchRanges(f, bigRef, big, [[5, 1000]])), // a range does not make the file hot
-      ...(await fetchRanges(f, bigRef, big, [[0, big.length]])),
-      ...(await fetchRanges(f, bigRef, big, [[0, big.length], [7, 70_000]])),
+      ...(await fetchRanges(f, bigRef, big, [[0, big.length]])), // cold: splice reads it in a worker
+      ...(await fetchRanges(f, bigRef, big, [[0, big.length], [7, 70_000]])), // hot
+      ...(await fetchRanges(f, otherRef, other, [[5, 100_000]])), // never sent whole, but cached (just written)
       ...(await fetchRanges(f, smallRef, small, [[0, small.length], [0, small.length]])),
     ];
     const engines = results.map((r) => r.engine);
     if (MODE === 'uring') {
-      expect(engines).toEqual(['splice', 'splice', 'sendfile', 'sendfile', 'zc-cache', 'zc-cache']);
-      expect(f.stats().sendfile.hotFiles).toBe(1); // the big one: files below spliceMinBytes are not tracked
+      expect(engines).toEqual(['splice', 'sendfile', 'sendfile', 'sendfile', 'zc-cache', 'zc-cache']);
+      // The big one is hot; the other was sent by a range only; files below spliceMinBytes are not tracked.
+      expect(f.stats().sendfile).toMatchObject({ hotFiles: 1, residentSends: 1 });
     } else {
       // No ring: neither splice nor sendfile can run; auto keeps its cache rules and reports no fallback.
       expect(engines.every((e) => e === 'zc-cache' || e === 'copy')).toBe(true);
       expect(results.every((r) => r.fallbackReason === null)).toBe(true);
       expect(f.stats().byEngine.sendfile.sends).toBe(0);
     }
-    // A new version of the file (same path) is cold again.
+    // A range of a file dropped from the page cache is cold again.
+    dropFromPageCache(otherRef);
+    const [coldRange] = await fetchRanges(f, otherRef, other, [[200_000, 300_000]]);
+    if (MODE === 'uring') expect(coldRange!.engine).toBe('splice');
+    else expect(['zc-cache', 'copy']).toContain(coldRange!.engine);
+    // A new version of the file (same path) is not hot: splice when cold, sendfile once cached.
     const changed = randomBytes(big.length);
     fs.writeFileSync(bigRef.path, changed);
     fs.utimesSync(bigRef.path, new Date(), new Date(Date.now() + 5000));
     const changedRef: FileRef = { path: bigRef.path, stat: fs.statSync(bigRef.path) };
+    dropFromPageCache(changedRef);
     const [again] = await fetchRanges(f, changedRef, changed, [[0, changed.length]]);
     expect(again!.engine).toBe(MODE === 'uring' ? 'splice' : 'zc-cache');
     // Below spliceMinBytes the line holds for sendfile too.
     const g = own(new FileSender({ sender: f.sender, engine: 'auto', spliceMinBytes: 32 * KiB }));
+    dropFromPageCache(smallRef);
     const engines2 = (await fetchRanges(g, smallRef, small, [[0, small.length], [0, small.length]])).map((r) => r.engine);
     expect(engines2).toEqual(MODE === 'uring' ? ['splice', 'sendfile'] : ['zc-cache', 'zc-cache']);
+    expect(f.stats().sendfile.residentSends).toBe(MODE === 'uring' ? 1 : 0);
   });
 });
 

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { FileSender, Sender, type FileRef, type FileSenderOptions, type FileSendResult } from '../src/index.js';
 import { MODE, URING, randomBytes, receive, sha256, waitFor } from './helpers.js';
-import { connectionsUntilFd, expectOwnBytesOnly, expectPrefixThenEnd, fdOf, fileFixtures, listener, openFds, sparseAcross4GiB } from './file-fixtures.js';
+import { connectionsUntilFd, dropFromPageCache, expectOwnBytesOnly, expectPrefixThenEnd, fdOf, fileFixtures, listener, openFds, sparseAcross4GiB } from './file-fixtures.js';
 
 const KiB = 1 << 10;
 const MiB = 1 << 20;
@@ -144,11 +144,13 @@ describe.runIf(MODE === 'copy' || URING)(`splice engine on real sockets (${MODE}
     expect(f.stats().splice).toMatchObject({ activeSends: 0, pipes: 0, slotsInUse: 0 });
   });
 
-  it('auto: splice for files of at least spliceMinBytes where it can run, the cache for small ones', async () => {
+  it('auto: splice for cold files of at least spliceMinBytes where it can run, the cache for small ones', async () => {
     const big = randomBytes(300 * KiB);
     const bigRef = writeFile(big);
     const small = randomBytes(64 * KiB);
     const smallRef = writeFile(small);
+    // Not in the page cache: a file just written is, and auto would send it by sendfile.
+    dropFromPageCache(bigRef);
     const f = newFileSender({ engine: 'auto' });
     const results = [
       ...(await fetchRanges(f, bigRef, big, [[0, big.length], [5, 1000]])),
@@ -164,6 +166,7 @@ describe.runIf(MODE === 'copy' || URING)(`splice engine on real sockets (${MODE}
     }
     // spliceMinBytes moves the line.
     const g = newFileSender({ engine: 'auto', spliceMinBytes: 32 * KiB });
+    dropFromPageCache(smallRef);
     const [r] = await fetchRanges(g, smallRef, small, [[0, small.length]]);
     expect(r!.engine).toBe(MODE === 'uring' ? 'splice' : 'zc-cache');
     for (const bad of [-1, 1.5, '1' as never]) {

@@ -136,11 +136,11 @@ describe(`zcserve CLI (${MODE})`, () => {
     const json = (await stats.body.json()) as {
       backend: string;
       sender: { bytesSent: number; inFlightOps: number };
-      files: { cache: { limitBytes: number }; byEngine: { splice: { bytes: number } } };
+      files: { cache: { limitBytes: number }; byEngine: { splice: { bytes: number }; sendfile: { bytes: number } } };
     };
     expect(json.backend).toBe(URING ? 'io_uring' : 'copy');
-    // Spliced bodies never pass through the Sender's send ops: count both paths.
-    expect(json.sender.bytesSent + json.files.byEngine.splice.bytes).toBeGreaterThanOrEqual(24 * MiB);
+    // Spliced and sendfile bodies never pass through the Sender's send ops: count every path.
+    expect(json.sender.bytesSent + json.files.byEngine.splice.bytes + json.files.byEngine.sendfile.bytes).toBeGreaterThanOrEqual(24 * MiB);
     expect(json.files.cache.limitBytes).toBe(256 * MiB);
     const metrics = await request(s.url + '_zcsend/metrics');
     expect(metrics.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);

@@ -260,7 +260,7 @@ describe(`file server HTTP semantics (${MODE})`, () => {
     await waitFor(() => serverQuiet(server), 10_000, 'quiet server');
     const stats = server.fileServer.stats();
     if (URING) {
-      // adaptive is off in tests: file bodies really went through SEND_ZC (or, for large files, splice).
+      // adaptive is off in tests: file bodies really went through SEND_ZC (or, for large files, splice or sendfile).
       expect(stats.backend).toBe('io_uring');
       expect(stats.sender.zcOpsSubmitted).toBeGreaterThan(0);
       expect(stats.files.splice.activeSends).toBe(0);
@@ -271,7 +271,7 @@ describe(`file server HTTP semantics (${MODE})`, () => {
       expect(stats.sender.opsSubmitted).toBe(0);
     }
     const engineBytes = stats.files.byEngine;
-    expect(engineBytes.copy.bytes + engineBytes['zc-cache'].bytes + engineBytes.splice.bytes).toBeGreaterThan(5 * 1024 * 1024);
+    expect(engineBytes.copy.bytes + engineBytes['zc-cache'].bytes + engineBytes.splice.bytes + engineBytes.sendfile.bytes).toBeGreaterThan(5 * 1024 * 1024);
     expect(stats.static.responses.fileSender).toBeGreaterThan(0);
     expect(stats.static.responses.inline).toBeGreaterThan(0);
   });

@@ -8,6 +8,7 @@ import { FileCache, type CacheEntry } from './file-cache.js';
 import { closeNow, openVersion, openVersionSync } from './file-io.js';
 import type { SentNow } from './head-and-file.js';
 import { HotFiles } from './hot-files.js';
+import { PageResidency } from './page-residency.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
 import { PendingWork } from './pending-work.js';
 import { RepeatTracker } from './repeat-tracker.js';
@@ -18,6 +19,8 @@ import type { FileEngineName, FileFallbackReason, FileRef, FileSenderOptions, Fi
 interface Plan {
   engine: FileEngineName;
   fallbackReason: FileFallbackReason | null;
+  /** `auto` chose splice for a file not known to be hot: sendfile instead if the range is in the page cache. */
+  unlessResident?: true;
 }
 
 /**
@@ -33,6 +36,9 @@ export class FileSender {
   private readonly cache: FileCache;
   private readonly repeats = new RepeatTracker();
   private readonly hot = new HotFiles();
+  private readonly residency = new PageResidency();
+  /** Sends `auto` gave sendfile because cachestat found their range cached (not hot by HotFiles). */
+  private residentSends = 0;
   private readonly work = new PendingWork();
   private readonly copyContext: CopyEngineContext;
   private readonly splice: SpliceEngine;
@@ -147,7 +153,7 @@ export class FileSender {
       waitingSends: this.budget.waiting,
       pool: { buffers: this.pool.buffers, free: this.pool.freeBuffers },
       splice: this.splice.stats(),
-      sendfile: { ...this.sendfile.stats(), hotFiles: this.hot.size },
+      sendfile: { ...this.sendfile.stats(), hotFiles: this.hot.size, residentSends: this.residentSends },
       cache: { bytes, limitBytes, entries, busyBytes, hits, misses, loads, evictions, invalidations },
       byEngine: {
         'zc-cache': { ...this.byEngine['zc-cache'] },
@@ -194,8 +200,9 @@ export class FileSender {
   /**
    * Which engine serves this file. `auto`, for files of at least spliceMinBytes: sendfile when
    * this version was just sent whole (hot: its pages are in the page cache, so the synchronous
-   * sendfile will not block the event loop on the disk), else splice (io_uring runs it in a
-   * worker thread, so a cold file never blocks the loop), where those can run. Smaller files, or
+   * sendfile will not block the event loop on the disk) or, once opened, when cachestat finds the
+   * range cached; else splice (io_uring runs it in a worker thread, so a cold file never blocks
+   * the loop), where those can run. Smaller files, or
    * where neither can run: the cache for files within its limits that are already cached, small
    * (one read either way), or requested before; else copy.
    */
@@ -217,8 +224,11 @@ export class FileSender {
         if (size === 0) return { engine: 'copy', fallbackReason: null };
         // Large files by sendfile or splice: the page cache is their cache, and no byte is copied in the sender.
         if (size >= spliceMinBytes) {
-          if (this.hot.isHot(file) && this.sendfile.unavailableReason === null) return { engine: 'sendfile', fallbackReason: null };
-          if (this.splice.unavailableReason === null) return { engine: 'splice', fallbackReason: null };
+          const sendfileCanRun = this.sendfile.unavailableReason === null;
+          if (sendfileCanRun && this.hot.isHot(file)) return { engine: 'sendfile', fallbackReason: null };
+          if (this.splice.unavailableReason === null) {
+            return sendfileCanRun ? { engine: 'splice', fallbackReason: null, unlessResident: true } : { engine: 'splice', fallbackReason: null };
+          }
         }
         if (size > cacheMaxFileBytes) return { engine: 'copy', fallbackReason: null };
         const cacheable = this.cache.has(file) || size <= chunkSize || this.repeats.seenBefore(file);
@@ -258,8 +268,18 @@ export class FileSender {
       return checked;
     };
     try {
+      let sendfileFile: FileRef = file;
+      if (plan.unlessResident) {
+        // Splice opens the file anyway: one cachestat on that fd decides, at no extra open.
+        const opened = await checkedFile();
+        if (this.residency.resident(opened.fd, start, end) === true) {
+          plan = { engine: 'sendfile', fallbackReason: null };
+          sendfileFile = opened;
+          this.residentSends++;
+        }
+      }
       if (plan.engine === 'sendfile') {
-        const outcome = await this.sendfile.send(socket, file, start, end, head ?? undefined);
+        const outcome = await this.sendfile.send(socket, sendfileFile, start, end, head ?? undefined);
         if (!outcome.fallback) {
           result = { bytes: outcome.bytes, engine: 'sendfile', cacheHit: false, fallbackReason: null };
         } else {

@@ -125,10 +125,20 @@ export interface FileSenderStats {
   /**
    * The sendfile engine: responses in flight, sendfile(2) calls, waits for a full socket (a ring
    * POLLOUT on a registered-file slot), times a response yielded the event loop, how many file
-   * versions `auto` currently counts as hot (sent whole recently), and the heads with bodies
-   * written in one step by sendHeadAndFileNow with the body bytes it sent.
+   * versions `auto` currently counts as hot (sent whole recently), the sends `auto` gave sendfile
+   * because cachestat found their range in the page cache, and the heads with bodies written in
+   * one step by sendHeadAndFileNow with the body bytes it sent.
    */
-  sendfile: { activeSends: number; calls: number; socketWaits: number; yields: number; hotFiles: number; immediateSends: number; immediateBytes: number };
+  sendfile: {
+    activeSends: number;
+    calls: number;
+    socketWaits: number;
+    yields: number;
+    hotFiles: number;
+    residentSends: number;
+    immediateSends: number;
+    immediateBytes: number;
+  };
   byEngine: Record<FileEngineName, { sends: number; bytes: number }>;
   fallbacks: Partial<Record<FileFallbackReason, number>>;
   /** sendFile calls that rejected. */
