@@ -211,8 +211,8 @@ function sameFileAsStream(stream: fs.ReadStream, stat: fs.Stats): boolean {
   const fd = (stream as unknown as { fd?: unknown }).fd;
   if (typeof fd !== 'number') return false;
   try {
-    const streams = fs.fstatSync(fd);
-    return streams.ino === stat.ino && streams.dev === stat.dev;
+    const streamFile = fs.fstatSync(fd);
+    return streamFile.ino === stat.ino && streamFile.dev === stat.dev;
   } catch {
     return false;
   }
