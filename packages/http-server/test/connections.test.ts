@@ -161,14 +161,14 @@ describe(`connections (${MODE})`, () => {
   });
 
   it('answers a request whose Transfer-Encoding does not end in chunked with 400 and closes, cached or not (RFC 9112 6.1)', async () => {
-    const codings = ['xchunked', 'gzip', 'identity', 'chunked, gzip', 'chunked;x=1', ' , '];
+    const codings = ['xchunked', 'gzip', 'identity', 'chunked, gzip', 'chunked;x=1', ' , ', 'chunked\xa0'];
     for (const cached of [false, true]) {
       for (const coding of codings) {
         // A file looked up moments ago is answered synchronously: node:http's parser would
         // reject the request only after that 200 went out.
         if (cached) await (await request(server.url + 'small.txt')).body.text();
         const text = `GET /small.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ${coding}\r\n\r\n`;
-        const { responses, closed } = await rawExchange(server.port, text, 2);
+        const { responses, closed } = await rawExchange(server.port, Buffer.from(text, 'latin1'), 2);
         const label = `${coding}${cached ? ' (just looked up)' : ''}`;
         expect(responses.map((r) => r.status), label).toEqual([400]);
         expect(closed, label).toBe(true);

@@ -11,5 +11,9 @@
 export function unknownBodyLength(transferEncoding: string | string[] | undefined): boolean {
   if (transferEncoding === undefined) return false;
   const value = Array.isArray(transferEncoding) ? transferEncoding.join(',') : transferEncoding;
-  return value.slice(value.lastIndexOf(',') + 1).trim().toLowerCase() !== 'chunked';
+  // Only SP and HTAB are whitespace here (OWS), as for the parser: String.trim would also take a
+  // latin1 NBSP, which the parser rejects.
+  return value.slice(value.lastIndexOf(',') + 1).replace(OWS_AROUND, '').toLowerCase() !== 'chunked';
 }
+
+const OWS_AROUND = /^[ \t]+|[ \t]+$/g;
