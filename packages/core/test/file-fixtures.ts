@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { ZcSendError, type FileRef, type FileSender, type FileSendResult, type Sender } from '../src/index.js';
+import { PageResidency } from '../src/files/page-residency.js';
 import { randomBytes, receive, sha256, tcpPair, waitFor, type TcpPair } from './helpers.js';
 
 const KiB = 1 << 10;
@@ -25,10 +26,26 @@ export function dropFromPageCache(file: FileRef): void {
   const fd = fs.openSync(file.path, 'r');
   try {
     fs.fsyncSync(fd);
+    execFileSync('dd', [`if=${file.path}`, 'iflag=nocache', 'count=0', 'status=none']);
+    // tmpfs keeps its pages whatever the advice: say so rather than fail on an engine further on.
+    if (pageCacheSays(fd, file.stat.size) === true) throw new Error(`${file.path} stayed in the page cache (a tmpfs TMPDIR?)`);
   } finally {
     fs.closeSync(fd);
   }
-  execFileSync('dd', [`if=${file.path}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
+
+/** Whether the kernel reports the whole file cached (cachestat), or null where it does not answer. */
+export function pageCacheReport(file: FileRef): boolean | null {
+  const fd = fs.openSync(file.path, 'r');
+  try {
+    return pageCacheSays(fd, file.stat.size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function pageCacheSays(fd: number, size: number): boolean | null {
+  return new PageResidency().resident(fd, 0, size);
 }
 
 /** Registers the suite's hooks; call once at the top of a test file. */

@@ -109,6 +109,33 @@ describe('sendfile engine (scripted syscall, fake ring)', () => {
     await sender.close();
   });
 
+  it('with a residency check: each later turn is asked first, and the rest is handed on (sendfile-uncached) once its pages left the cache', async () => {
+    const { engine, sys, sender } = setup([], { bytesPerTurn: 64 * KiB });
+    const sock = await socket();
+    const asked: Array<[number, number]> = [];
+    // Cached for the first two turns asked, then gone.
+    const residency = new PageResidency((_fd, offset, length) => {
+      asked.push([offset, offset + length]);
+      return asked.length <= 2 ? 0 : 5;
+    });
+    const start = 1000;
+    const outcome = await engine.send(sock, file, start, 400_000, undefined, residency);
+    const turn = 64 * KiB;
+    // The first turn was the caller's answer; turns 2 and 3 were asked and cached, turn 4 was not.
+    expect(asked).toEqual([
+      [start + turn, start + 2 * turn],
+      [start + 2 * turn, start + 3 * turn],
+      [start + 3 * turn, start + 4 * turn],
+    ]);
+    expect(outcome).toEqual({ bytes: 3 * turn, fallback: { reason: 'sendfile-uncached', resumeAt: start + 3 * turn } });
+    const last = sys.calls[sys.calls.length - 1]!;
+    expect(last.offset + last.count).toBe(start + 3 * turn);
+    // Without one, nothing is asked and the whole range goes.
+    expect(await engine.send(sock, file, 0, 300_000)).toEqual({ bytes: 300_000, fallback: null });
+    expect(asked).toHaveLength(3);
+    await sender.close();
+  });
+
   it('every slot taken: the rest goes another way (sendfile-busy), from where the socket pushed back', async () => {
     const { ring, engine, sender } = setup([3000, -EAGAIN]);
     const sock = await socket();

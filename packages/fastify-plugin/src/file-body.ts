@@ -162,6 +162,8 @@ async function serveFrom(ctx: PluginContext, reply: FastifyReply, stream: fs.Rea
   const last = range.end === undefined || range.end === Infinity ? stat.size - 1 : Math.min(range.end, stat.size - 1);
   const length = Math.max(0, last - start + 1);
   if (!stat.isFile()) throw new Fallback('stream-state');
+  // A stream closing (the client went) has let go of its fd: that is no changed file.
+  if (stream.destroyed) throw new Fallback('closing');
   // The path may name another file than the stream's by now: the bytes about to be sent must be
   // the stream's file (its inode), and the headers' length and Last-Modified must describe them.
   if (!sameFileAsStream(stream, stat) || length !== declaredLength(reply) || !sameLastModified(reply, stat)) throw new Fallback('file-changed');

@@ -122,7 +122,7 @@ describe.skipIf(!binding)('sendfile', () => {
       expect(b.uncachedPages(fileFd, 0, content.length)).toBe(-ENOSYS);
       return;
     }
-    const page = 4096;
+    const page = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }));
     const pages = Math.ceil(content.length / page);
     fs.readFileSync(file);
     expect(b.uncachedPages(fileFd, 0, content.length)).toBe(0);

@@ -9,6 +9,7 @@ import { closeNow, openVersion, openVersionSync } from './file-io.js';
 import type { SentNow } from './head-and-file.js';
 import { HotFiles } from './hot-files.js';
 import { PageResidency } from './page-residency.js';
+import { socketEligibility } from '../sockets.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
 import { PendingWork } from './pending-work.js';
 import { RepeatTracker } from './repeat-tracker.js';
@@ -269,17 +270,20 @@ export class FileSender {
     };
     try {
       let sendfileFile: FileRef = file;
-      if (plan.unlessResident) {
-        // Splice opens the file anyway: one cachestat on that fd decides, at no extra open.
+      let residency: PageResidency | undefined;
+      // Splice opens the file anyway: one cachestat on that fd decides, at no extra open. Not for
+      // a socket neither engine can write to (TLS): copy serves those.
+      if (plan.unlessResident && socketEligibility(socket).reason === null) {
         const opened = await checkedFile();
         if (this.residency.resident(opened.fd, start, end) === true) {
           plan = { engine: 'sendfile', fallbackReason: null };
           sendfileFile = opened;
-          this.residentSends++;
+          residency = this.residency;
         }
       }
       if (plan.engine === 'sendfile') {
-        const outcome = await this.sendfile.send(socket, sendfileFile, start, end, head ?? undefined);
+        const outcome = await this.sendfile.send(socket, sendfileFile, start, end, head ?? undefined, residency);
+        if (residency && outcome.bytes > 0) this.residentSends++;
         if (!outcome.fallback) {
           result = { bytes: outcome.bytes, engine: 'sendfile', cacheHit: false, fallbackReason: null };
         } else {

@@ -5,6 +5,7 @@ import { refreshIdleTimer, socketEligibility } from '../sockets.js';
 import { closeNow, openVersionSync } from './file-io.js';
 import { sendHeadAndFileNow, type HeadAndFileSyscalls, type SentNow } from './head-and-file.js';
 import { SendfileTransfer, type SendfileCounters, type SendfileSyscall } from './sendfile-transfer.js';
+import type { PageResidency } from './page-residency.js';
 import { SocketSlots } from './socket-slots.js';
 import { socketClosed, untilLibuvIdle } from './socket-ready.js';
 import type { FileFallbackReason, FileRef } from './types.js';
@@ -108,8 +109,10 @@ export class SendfileEngine {
    * socket before any body byte: sent with the first bytes (sendNow) where it can be, else
    * written through libuv. It is not written when the engine cannot run (`headPending`) or the
    * file is not the caller's version (ZCSEND_ERR_FILE_CHANGED, checked before anything goes out).
+   * `residency`, when [start, end) was just found in the page cache: every turn after the first
+   * is asked again, and the rest falls back ('sendfile-uncached') once pages are gone.
    */
-  async send(socket: net.Socket, file: FileRef, start: number, end: number, head?: Uint8Array): Promise<SendfileOutcome> {
+  async send(socket: net.Socket, file: FileRef, start: number, end: number, head?: Uint8Array, residency?: PageResidency): Promise<SendfileOutcome> {
     const cannotRun = (reason: FileFallbackReason): SendfileOutcome =>
       head ? { bytes: 0, fallback: { reason, resumeAt: start }, headPending: true } : { bytes: 0, fallback: { reason, resumeAt: start } };
     if (this.unavailableReason !== null) return cannotRun('sendfile-unavailable');
@@ -146,6 +149,8 @@ export class SendfileEngine {
         bytesPerTurn: this.bytesPerTurn,
         turnUsed: from - start,
         counters: this.counters,
+        // The caller's answer covers the first turn; later ones are asked when they come.
+        residency: residency ? { check: residency, verifiedUntil: Math.min(end, start + this.bytesPerTurn) } : undefined,
       });
       const onClose = (): void => transfer.abort(socketClosed());
       socket.once('close', onClose);

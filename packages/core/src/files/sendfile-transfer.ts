@@ -4,6 +4,7 @@ import { ZcSendError, errnoError } from '../errors.js';
 import type { RawRing } from '../sender.js';
 import { currentFd, refreshIdleTimer } from '../sockets.js';
 import { fileTruncated } from './file-io.js';
+import type { PageResidency } from './page-residency.js';
 import type { SocketSlots } from './socket-slots.js';
 import { socketClosed } from './socket-ready.js';
 import type { FileFallbackReason } from './types.js';
@@ -39,6 +40,12 @@ export interface SendfileParams {
   /** Bytes already sent in this event-loop turn before the transfer starts (its first turn is shorter). */
   turnUsed?: number;
   counters: SendfileCounters;
+  /**
+   * Given when the range was chosen for sendfile because cachestat found it cached: each turn's
+   * window past `verifiedUntil` is asked again before it is sent, since a long transfer outlives
+   * the first answer.
+   */
+  residency?: { check: PageResidency; verifiedUntil: number };
 }
 
 /** All of [start, end) was sent, or [resumeAt, end) must go another way (the bytes before it were sent). */
@@ -53,6 +60,8 @@ export type SendfileResult = { resumeAt: null } | { resumeAt: number; reason: Fi
  */
 export class SendfileTransfer {
   private offset: number;
+  /** With `residency`: bytes before this were found in the page cache. */
+  private verifiedUntil: number;
   /** Bytes sent since the event loop last ran other work. */
   private turn = 0;
   private slot = -1;
@@ -65,6 +74,7 @@ export class SendfileTransfer {
 
   constructor(private readonly p: SendfileParams) {
     this.offset = p.start;
+    this.verifiedUntil = p.residency?.verifiedUntil ?? p.end;
     this.turn = Math.min(p.turnUsed ?? 0, p.bytesPerTurn);
   }
 
@@ -98,6 +108,7 @@ export class SendfileTransfer {
     while (this.offset < end) {
       if (this.closed) return this.fail(this.closed);
       if (this.turn >= bytesPerTurn) return this.yieldTurn();
+      if (this.offset >= this.verifiedUntil && !this.windowCached()) return this.finish({ resumeAt: this.offset, reason: 'sendfile-uncached' });
       // Checked and used in one synchronous step: the fd is this socket's for the call.
       const fd = currentFd(socket);
       if (fd < 0 || !socket.writable) return this.fail(socketClosed());
@@ -116,6 +127,14 @@ export class SendfileTransfer {
       return this.fail(errnoError('ZCSEND_ERR_SEND_FAILED', res, 'sendfile', 'sendfile to the socket failed'));
     }
     this.finish({ resumeAt: null });
+  }
+
+  /** Whether the next turn's bytes are in the page cache (unknown counts as yes: the first answer stands). */
+  private windowCached(): boolean {
+    const until = Math.min(this.p.end, this.offset + this.p.bytesPerTurn);
+    if (this.p.residency!.check.resident(this.p.fileFd, this.offset, until) === false) return false;
+    this.verifiedUntil = until;
+    return true;
   }
 
   /** A fast reader of a large file must not hold the event loop for the whole file. */

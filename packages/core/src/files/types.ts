@@ -71,6 +71,12 @@ export type FileFallbackReason =
   | 'sendfile-busy'
   /** sendfile(2) refused this file (e.g. not a regular file, no splice_read): the rest went by copy. */
   | 'sendfile-refused'
+  /**
+   * `auto` sent the range by sendfile because cachestat found it cached, and the pages of a later
+   * turn left the page cache meanwhile: the rest went by copy (a sendfile would have waited for
+   * the disk on the event loop).
+   */
+  | 'sendfile-uncached'
   /** cacheBytes is 0. */
   | 'cache-disabled'
   /** The file is larger than cacheMaxFileBytes. */
