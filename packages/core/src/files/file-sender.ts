@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { ZcSendError } from '../errors.js';
 import { getSender, type SendHandle, type Sender } from '../sender.js';
+import { socketEligibility } from '../sockets.js';
 import { BufferPool } from './buffer-pool.js';
 import { ByteBudget } from './byte-budget.js';
 import { sendByCopy, type CopyEngineContext } from './copy-engine.js';
@@ -9,7 +10,6 @@ import { closeNow, openVersion, openVersionSync } from './file-io.js';
 import type { SentNow } from './head-and-file.js';
 import { HotFiles } from './hot-files.js';
 import { PageResidency } from './page-residency.js';
-import { socketEligibility } from '../sockets.js';
 import { resolveFileSenderOptions, type ResolvedFileSenderOptions } from './options.js';
 import { PendingWork } from './pending-work.js';
 import { RepeatTracker } from './repeat-tracker.js';
