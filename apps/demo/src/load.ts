@@ -123,17 +123,21 @@ export class LoadController {
       unavailable: null,
     };
     this.stopRequested = false;
+    // The run's end state is published only at the worker's exit, when a new run can start:
+    // a client that sees 'finished' and posts again must not get LOAD_BUSY.
+    let reportedDone = false;
+    let crashed = false;
     worker.on('message', (msg: WorkerMessage) => {
       Object.assign(this.current, msg.counters);
-      if (msg.type === 'done') this.current.state = this.stopRequested ? 'stopped' : 'finished';
+      if (msg.type === 'done') reportedDone = true;
     });
     worker.on('error', (err) => {
-      this.current.state = 'failed';
+      crashed = true;
       this.current.lastError = err.message;
     });
     this.finished = new Promise((resolve) => {
       worker.once('exit', () => {
-        if (this.current.state === 'running') this.current.state = this.stopRequested ? 'stopped' : 'failed';
+        this.current.state = crashed ? 'failed' : this.stopRequested ? 'stopped' : reportedDone ? 'finished' : 'failed';
         this.current.finishedAt = Date.now();
         this.worker = null;
         resolve();

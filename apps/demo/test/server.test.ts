@@ -145,7 +145,13 @@ describe('demo server', () => {
     expect(busy.status).toBe(409);
     expect(busy.body.code).toBe('ZCSEND_DEMO_ERR_LOAD_BUSY');
 
-    const done = await waitFor(async () => (await demo.json('/api/load')).body, (s) => s.state !== 'running', 30_000, 'the load run to end');
+    // Polled back to back: the first status that is not 'running' must already accept a new run.
+    const done = await waitFor(async () => (await demo.json('/api/load')).body, (s) => s.state !== 'running', 30_000, 'the load run to end', 0);
+    const next = await demo.json('/api/load', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"seconds":5,"requests":1}' });
+    expect(next.status).toBe(202);
+    expect(next.body.run).toBe(done.run + 1);
+    const second = await waitFor(async () => (await demo.json('/api/load')).body, (s) => s.state !== 'running', 30_000, 'the second run to end');
+    expect(second).toMatchObject({ state: 'finished', requests: 1, verified: 1 });
     expect(done.state).toBe('finished');
     expect(done.requests).toBeGreaterThan(0);
     expect(done.verified).toBe(done.requests);
