@@ -26,9 +26,15 @@ export function dropFromPageCache(file: FileRef): void {
   const fd = fs.openSync(file.path, 'r');
   try {
     fs.fsyncSync(fd);
-    execFileSync('dd', [`if=${file.path}`, 'iflag=nocache', 'count=0', 'status=none']);
-    // tmpfs keeps its pages whatever the advice: say so rather than fail on an engine further on.
-    if (pageCacheSays(fd, file.stat.size) === true) throw new Error(`${file.path} stayed in the page cache (a tmpfs TMPDIR?)`);
+    // The advice skips pages the kernel holds for a moment (per-CPU batches, skbs of an earlier
+    // send not yet freed): asked again a few times. tmpfs keeps its pages whatever the advice:
+    // say so rather than fail on an engine further on.
+    for (let attempt = 0; ; attempt++) {
+      execFileSync('dd', [`if=${file.path}`, 'iflag=nocache', 'count=0', 'status=none']);
+      if (pageCacheSays(fd, file.stat.size) !== true) return;
+      if (attempt === 19) throw new Error(`${file.path} stayed in the page cache (a tmpfs TMPDIR?)`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
   } finally {
     fs.closeSync(fd);
   }
