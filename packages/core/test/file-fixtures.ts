@@ -2,7 +2,6 @@
 // after each test, a range fetch checked end to end by sha256, sparse files past 4 GiB, files
 // dropped from the page cache, and the fd-number reuse probes of the wrong-client tests.
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -10,7 +9,7 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import { ZcSendError, type FileRef, type FileSender, type FileSendResult, type Sender } from '../src/index.js';
 import { PageResidency } from '../src/files/page-residency.js';
-import { randomBytes, receive, sha256, tcpPair, waitFor, type TcpPair } from './helpers.js';
+import { evictFromPageCache, randomBytes, receive, sha256, tcpPair, waitFor, type TcpPair } from './helpers.js';
 
 const KiB = 1 << 10;
 const MiB = 1 << 20;
@@ -25,15 +24,9 @@ const CLOSED_CODES = /^ZCSEND_ERR_(SOCKET_CLOSED|CANCELLED|SEND_FAILED)$/;
 export function dropFromPageCache(file: FileRef): void {
   const fd = fs.openSync(file.path, 'r');
   try {
-    fs.fsyncSync(fd);
-    // The advice skips pages the kernel holds for a moment (per-CPU batches, skbs of an earlier
-    // send not yet freed): asked again a few times. tmpfs keeps its pages whatever the advice:
-    // say so rather than fail on an engine further on.
-    for (let attempt = 0; ; attempt++) {
-      execFileSync('dd', [`if=${file.path}`, 'iflag=nocache', 'count=0', 'status=none']);
-      if (pageCacheSays(fd, file.stat.size) !== true) return;
-      if (attempt === 19) throw new Error(`${file.path} stayed in the page cache (a tmpfs TMPDIR?)`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    // tmpfs keeps its pages whatever the advice: say so rather than fail on an engine further on.
+    if (!evictFromPageCache(file.path, () => pageCacheSays(fd, file.stat.size) !== true)) {
+      throw new Error(`${file.path} stayed in the page cache (a tmpfs TMPDIR?)`);
     }
   } finally {
     fs.closeSync(fd);

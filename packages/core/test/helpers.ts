@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { MODE, REQUIRE_URING } from '@zcsend/test-utils';
 import { probe } from '../src/index.js';
 
-export { MODE, REQUIRE_URING, randomBytes, sha256, waitFor } from '@zcsend/test-utils';
+export { MODE, REQUIRE_URING, evictFromPageCache, randomBytes, sha256, waitFor } from '@zcsend/test-utils';
 export const machine = probe();
 /** io_uring tests run when the ring is usable, and also when it is required (then they fail). */
 export const URING = MODE === 'uring' && (machine.available || REQUIRE_URING);

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { evictFromPageCache } from '@zcsend/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { binding, collect, fdOf, native, pattern, sha256, tcpPair, type TcpPair } from './helpers.js';
@@ -133,16 +134,9 @@ describe.skipIf(!binding)('sendfile', () => {
     const pages = Math.ceil(content.length / page);
     fs.readFileSync(own);
     expect(b.uncachedPages(fileFd, 0, content.length)).toBe(0);
-    // Written back, then dropped from the cache (GNU dd's nocache is posix_fadvise DONTNEED).
-    // The advice skips a page the kernel holds for a moment (a per-CPU batch, writeback just
-    // ending): asked again a few times before the count is judged.
-    fs.fsyncSync(fileFd);
+    // Written back, then dropped from the cache.
     let uncached = 0;
-    for (let attempt = 0; attempt < 20 && uncached !== pages; attempt++) {
-      if (attempt > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-      execFileSync('dd', [`if=${own}`, 'iflag=nocache', 'count=0', 'status=none']);
-      uncached = b.uncachedPages(fileFd, 0, content.length);
-    }
+    evictFromPageCache(own, () => (uncached = b.uncachedPages(fileFd, 0, content.length)) === pages);
     expect(uncached, 'pages left in the page cache after DONTNEED (a tmpfs TMPDIR keeps them)').toBe(pages);
     // Whole pages count: one byte each side of a boundary touches two pages.
     expect(b.uncachedPages(fileFd, page - 1, 2)).toBe(2);

@@ -3,4 +3,5 @@
 export { MODE, REQUIRE_URING } from './mode.js';
 export { randomBytes, sha256 } from './bytes.js';
 export { waitFor } from './wait.js';
+export { evictFromPageCache } from './page-cache.js';
 export { pacedGet, stalledClient, type PacedResult } from './paced-client.js';
